@@ -1,0 +1,38 @@
+"""modelyard: a self-hosted model registry and deployment platform."""
+
+from modelyard.errors import (
+    AlreadyExists,
+    Conflict,
+    ErrorCode,
+    FailedPrecondition,
+    FileNotFound,
+    IntegrityError,
+    InvalidArgument,
+    ModelNotFound,
+    NotFound,
+    PermissionDenied,
+    RegistryError,
+    TagNotFound,
+    Unauthenticated,
+    VersionNotFound,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "Conflict",
+    "ErrorCode",
+    "FailedPrecondition",
+    "FileNotFound",
+    "IntegrityError",
+    "InvalidArgument",
+    "ModelNotFound",
+    "NotFound",
+    "PermissionDenied",
+    "RegistryError",
+    "TagNotFound",
+    "Unauthenticated",
+    "VersionNotFound",
+    "__version__",
+]

@@ -1,0 +1,61 @@
+"""create_app(settings, service) -> the ASGI app. No import-time globals."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import modelyard
+from modelyard.api import errors
+from modelyard.api.routes import files, models, users, versions
+from modelyard.domain.service import RegistryService
+
+
+def create_app(service: RegistryService) -> FastAPI:
+    app = FastAPI(
+        title="modelyard",
+        version=modelyard.__version__,
+        description="Model registry: models, versions, files, metrics and tags.",
+        openapi_url="/openapi.json",
+    )
+    app.state.service = service
+    errors.install(app)
+
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness; the only route besides the docs that needs no token."""
+        return {"status": "ok"}
+
+    for module in (models, versions, files, users):
+        app.include_router(module.router)
+    return app
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the client's ``X-Request-ID`` if sent), kept in
+    ``request.state.request_id`` and echoed in the response headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        rid = sent[:128] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", rid.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

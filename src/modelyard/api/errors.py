@@ -1,0 +1,136 @@
+"""ErrorCode -> HTTP status, and the one JSON error shape: RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from modelyard.errors import (
+    Conflict,
+    ErrorCode,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RegistryError,
+    Unauthenticated,
+)
+from modelyard.errors import IntegrityError as DigestMismatch
+
+log = logging.getLogger("modelyard.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS: list[tuple[type[RegistryError], int]] = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidArgument, 422),
+    (DigestMismatch, 422),
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
+]
+
+
+def status_for(exc: RegistryError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def problem(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    body: dict[str, Any] = {
+        "type": f"https://modelyard.dev/problems/{code.lower().replace('_', '-')}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "errors": errors or [],
+        "request_id": request_id,
+    }
+    if extra:
+        body.update(extra)
+    headers = {"X-Request-ID": request_id, **(headers or {})}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="modelyard"'
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RegistryError)
+    status = status_for(exc)
+    if status == 500:
+        log.exception("internal error", exc_info=exc)
+    return problem(
+        request,
+        status,
+        str(exc.code),
+        exc.message,
+        [e.to_dict() for e in exc.errors],
+        {"details": exc.details} if exc.details else None,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        field = _field(tuple(err.get("loc", ())))
+        if err.get("type") == "json_invalid":
+            field = "body"
+            msg = "malformed JSON: " + str(err.get("ctx", {}).get("error", err.get("msg")))
+        elif err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        elif err.get("type") == "missing":
+            msg = "field required"
+        else:
+            msg = err.get("msg", "invalid")
+        errors.append({"field": field, "message": msg})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+    return problem(request, 422, str(ErrorCode.INVALID_ARGUMENT), detail, errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.INVALID_ARGUMENT}.get(
+        exc.status_code, ErrorCode.INVALID_ARGUMENT
+    )
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if exc.status_code == 404:
+        detail = f"no such endpoint: {request.method} {request.url.path}"
+    return problem(request, exc.status_code, str(code), detail)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(request, 500, str(ErrorCode.INTERNAL), "internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,311 @@
+"""Wire models of ``/api/v1``: the only HTTP contract. The SDK imports these too.
+
+Each response model is mapped from its domain entity once, in a ``from_entity`` classmethod.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelyard.domain import entities as e
+from modelyard.domain.entities import MetaInfo, Provenance
+from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- models -------------------------------------------------------------------------------
+
+
+class ModelCreate(_In):
+    name: str
+    namespace: str = "default"
+    owner: str | None = None
+    task: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    model_card: str | None = None
+    access: AccessLevel = AccessLevel.PRIVATE
+
+
+class ModelUpdate(_In):
+    """Only the fields sent change; ``metadata`` is merged (a null value removes a key)."""
+
+    task: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] | None = None
+    model_card: str | None = None
+    access: AccessLevel | None = None
+
+
+class ModelOut(BaseModel):
+    id: str
+    namespace: str
+    name: str
+    owner: str
+    task: str | None
+    description: str | None
+    metadata: dict[str, Any]
+    model_card: str | None
+    access: AccessLevel
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_entity(cls, m: e.Model) -> ModelOut:
+        return cls(**{f: getattr(m, f) for f in cls.model_fields})
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
+    next_page_token: str | None = None
+
+
+# -- versions -----------------------------------------------------------------------------
+
+
+class VersionCreate(_In):
+    version: str | None = Field(
+        default=None, description="Label such as '1.0.0'; defaults to the version number."
+    )
+    name: str | None = None
+    description: str | None = None
+    framework: str | None = None
+    task: str | None = None
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    meta_info: MetaInfo = Field(default_factory=MetaInfo)
+    provenance: Provenance = Field(default_factory=Provenance)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    unique_tags: list[str] = Field(default_factory=list)
+
+
+class VersionUpdate(_In):
+    name: str | None = None
+    description: str | None = None
+    framework: str | None = None
+    task: str | None = None
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    meta_info: MetaInfo | None = None
+    provenance: Provenance | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class VersionFail(_In):
+    reason: str | None = None
+
+
+class VersionOut(BaseModel):
+    id: str
+    model_id: str
+    namespace: str
+    model: str
+    number: int
+    version: str = Field(description="The label")
+    name: str | None
+    description: str | None
+    framework: str | None
+    task: str | None
+    input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None
+    meta_info: MetaInfo
+    provenance: Provenance
+    metadata: dict[str, Any]
+    tags: list[str]
+    state: VersionState
+    status_message: str | None
+    content_digest: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_entity(cls, v: e.ModelVersion) -> VersionOut:
+        fields = {f: getattr(v, f) for f in cls.model_fields if f not in ("version", "tags")}
+        return cls(version=v.label, tags=list(v.tags), **fields)
+
+
+class VersionList(BaseModel):
+    versions: list[VersionOut]
+    next_page_token: str | None = None
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+class FileOut(BaseModel):
+    id: str
+    parent_kind: ParentKind
+    parent_id: str
+    path: str
+    size: int | None
+    sha256: str | None
+    checksum: str | None = Field(description="'sha256:<hex>', the form ModelBox clients read")
+    mime_type: str
+    file_type: FileType
+    storage: FileStorage
+    uri: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_entity(cls, f: e.FileEntry) -> FileOut:
+        fields = {k: getattr(f, k) for k in cls.model_fields if k != "checksum"}
+        return cls(checksum=f"sha256:{f.sha256}" if f.sha256 else None, **fields)
+
+
+class FileList(BaseModel):
+    files: list[FileOut]
+
+
+class TrackedFile(_In):
+    path: str
+    uri: str
+    size: int | None = Field(default=None, ge=0)
+    sha256: str | None = None
+    mime_type: str | None = None
+    file_type: FileType | None = None
+
+
+class TrackFiles(_In):
+    files: list[TrackedFile] = Field(min_length=1, max_length=10_000)
+
+
+# -- metrics and metadata ----------------------------------------------------------------
+
+
+class MetricIn(_In):
+    key: str
+    value: float | str | None = None
+    value_bytes: str | None = Field(default=None, description="Base64 bytes, instead of value")
+    step: int | None = None
+    wallclock: float | None = Field(default=None, description="Unix seconds; default now")
+
+
+class MetricsIn(_In):
+    metrics: list[MetricIn] = Field(min_length=1)
+
+
+class MetricOut(BaseModel):
+    key: str
+    value: float | str | None
+    value_bytes: str | None = None
+    step: int | None
+    wallclock: float
+
+    @classmethod
+    def from_entity(cls, m: e.Metric) -> MetricOut:
+        if isinstance(m.value, bytes):
+            return cls(
+                key=m.key,
+                value=None,
+                value_bytes=base64.b64encode(m.value).decode(),
+                step=m.step,
+                wallclock=m.wallclock,
+            )
+        return cls(key=m.key, value=m.value, step=m.step, wallclock=m.wallclock)
+
+
+class MetricList(BaseModel):
+    metrics: list[MetricOut]
+
+
+class MetadataOut(BaseModel):
+    metadata: dict[str, Any]
+
+
+# -- tags ---------------------------------------------------------------------------------
+
+
+class TagSet(_In):
+    version: str = Field(description="Label or number of the version the tag moves to")
+
+
+class TagList(BaseModel):
+    tags: dict[str, int] = Field(description="tag -> version number")
+
+
+class TagEventOut(BaseModel):
+    tag: str
+    action: Literal["set", "removed"]
+    version_number: int | None
+    previous_version_number: int | None
+    moved_by: str
+    moved_at: datetime
+
+    @classmethod
+    def from_entity(cls, t: e.TagEvent) -> TagEventOut:
+        return cls(
+            tag=t.tag,
+            action="set" if t.version_id else "removed",
+            version_number=t.version_number,
+            previous_version_number=t.previous_version_number,
+            moved_by=t.moved_by,
+            moved_at=t.moved_at,
+        )
+
+
+class TagHistory(BaseModel):
+    events: list[TagEventOut]
+
+
+# -- users, tokens, namespaces ------------------------------------------------------------
+
+
+class UserCreate(_In):
+    name: str
+    is_admin: bool = False
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    is_admin: bool
+    created_at: datetime
+
+    @classmethod
+    def from_entity(cls, u: e.User) -> UserOut:
+        return cls(id=u.id, name=u.name, is_admin=u.is_admin, created_at=u.created_at)
+
+
+class UserList(BaseModel):
+    users: list[UserOut]
+
+
+class TokenCreate(_In):
+    user: str | None = Field(default=None, description="Whose token (admins only); default you")
+    name: str = "api"
+    expires_at: datetime | None = None
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="Shown once; only its hash is stored")
+    user: str
+
+
+class NamespaceOut(BaseModel):
+    name: str
+    created_at: datetime
+
+
+class NamespaceList(BaseModel):
+    namespaces: list[NamespaceOut]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with modelyard's stable ``code``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, str]] = Field(default_factory=list)
+    request_id: str | None = None

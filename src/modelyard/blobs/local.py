@@ -1,0 +1,128 @@
+"""Content-addressed blobs in a local directory: ``<root>/sha256/ab/<hex>``.
+
+Writes stream into a temporary file in ``<root>/tmp`` while hashing, are checked against the
+expected size and digest, fsynced and then published with ``os.replace``; a failure at any
+point removes the temporary file, so a half-written blob is never visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from modelyard.domain.ports import BlobInfo
+from modelyard.errors import FileNotFound, IntegrityError
+
+READ_CHUNK = 1024 * 1024
+
+
+class LocalBlobWriter:
+    def __init__(self, store: LocalBlobStore) -> None:
+        self._store = store
+        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="upload-")
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._tmp = Path(name)
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._done = False
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self._file.write(data)
+        self._size += len(data)
+
+    def commit(self, *, expected_sha256: str | None, expected_size: int | None) -> BlobInfo:
+        try:
+            digest = self._hash.hexdigest()
+            if expected_size is not None and expected_size != self._size:
+                raise IntegrityError(
+                    f"size: expected {expected_size} bytes, received {self._size}; nothing stored",
+                    field="size",
+                )
+            if expected_sha256 is not None and expected_sha256 != digest:
+                raise IntegrityError(
+                    f"sha256: expected {expected_sha256}, content hashes to {digest}; "
+                    "nothing stored",
+                    field="sha256",
+                    details={"expected": expected_sha256, "actual": digest},
+                )
+            os.fsync(self._file.fileno())
+            self._file.close()
+            target = self._store.path_for(digest)
+            if target.exists():
+                self._tmp.unlink()  # dedup: identical content is already there
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self._tmp, target)
+                _fsync_dir(target.parent)
+            self._done = True
+            return BlobInfo(sha256=digest, size=self._size)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+
+class LocalBlobStore:
+    """Implements :class:`modelyard.domain.ports.BlobStore` on a directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.tmp_dir = self.root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        (self.root / "sha256").mkdir(exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / "sha256" / sha256[:2] / sha256
+
+    def writer(self) -> LocalBlobWriter:
+        return LocalBlobWriter(self)
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self.path_for(sha256).stat().st_size
+        except FileNotFoundError:
+            raise FileNotFound(f"blob sha256:{sha256} is missing from the blob store") from None
+
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        try:
+            f = self.path_for(sha256).open("rb")
+        except FileNotFoundError:
+            raise FileNotFound(f"blob sha256:{sha256} is missing from the blob store") from None
+        return _read_range(f, start, end)
+
+
+def _read_range(f: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
+    with f:
+        f.seek(start)
+        remaining = None if end is None else end - start
+        while remaining is None or remaining > 0:
+            chunk = f.read(READ_CHUNK if remaining is None else min(READ_CHUNK, remaining))
+            if not chunk:
+                return
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

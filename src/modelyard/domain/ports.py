@@ -1,0 +1,181 @@
+"""What the service needs from the outside world. ``store/`` and ``blobs/`` implement these.
+
+Each :class:`MetadataStore` method is one atomic unit: it either happens whole or not at
+all, and enforces the invariants that need the database to be checked race-free (unique
+names, version numbering, state preconditions, tag moves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from modelyard.domain.entities import (
+    FileEntry,
+    Metric,
+    Model,
+    ModelVersion,
+    Namespace,
+    Page,
+    TagEvent,
+    User,
+)
+from modelyard.domain.enums import VersionState
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelQuery:
+    """Filters for listing models. ``viewer`` limits results to what that user may read."""
+
+    viewer: User
+    namespace: str | None = None
+    name_prefix: str | None = None
+    name_contains: str | None = None
+    owner: str | None = None
+    task: str | None = None
+    tag: str | None = None
+    page_size: int = 50
+    page_token: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlobInfo:
+    sha256: str
+    size: int
+
+
+class MetadataStore(Protocol):
+    # -- users and tokens ------------------------------------------------------------------
+    def create_user(self, *, name: str, is_admin: bool) -> User:
+        """Create a user. Raises AlreadyExists if the name is taken."""
+        ...
+
+    def get_user(self, name: str) -> User | None: ...
+
+    def list_users(self) -> list[User]: ...
+
+    def add_token(
+        self, *, user_id: str, token_hash: str, name: str, expires_at: datetime | None
+    ) -> str:
+        """Store a token's hash for a user; returns the token's id."""
+        ...
+
+    def user_for_token(self, token_hash: str, now: datetime) -> User | None:
+        """The user a live (unexpired, unrevoked) token belongs to, or None."""
+        ...
+
+    # -- namespaces ------------------------------------------------------------------------
+    def ensure_namespace(self, name: str) -> Namespace:
+        """Return the namespace, creating it if it does not exist yet."""
+        ...
+
+    def list_namespaces(self) -> list[Namespace]: ...
+
+    # -- models ----------------------------------------------------------------------------
+    def create_model(self, model: Model) -> Model:
+        """Insert a model. Raises AlreadyExists if (namespace, name) is taken."""
+        ...
+
+    def get_model(self, namespace: str, name: str) -> Model | None: ...
+
+    def list_models(self, query: ModelQuery) -> Page[Model]:
+        """Models matching the query, ordered by (namespace, name), one page at a time."""
+        ...
+
+    def update_model(self, model_id: str, changes: Mapping[str, Any]) -> Model:
+        """Set the given columns (description, task, model_card, access) and merge the
+        ``metadata`` patch (a None value removes a key)."""
+        ...
+
+    def delete_model(self, model_id: str) -> None:
+        """Delete a model with its versions, files, metrics and tags."""
+        ...
+
+    # -- versions --------------------------------------------------------------------------
+    def create_version(self, version: ModelVersion, *, actor: str) -> ModelVersion:
+        """Insert a version, giving it the model's next number (and that number as label when
+        the label is empty), and point its tags at it. Raises AlreadyExists on a taken label."""
+        ...
+
+    def get_version(self, model_id: str, ref: str) -> ModelVersion | None:
+        """A version by label, or by number when no label matches and ``ref`` is digits."""
+        ...
+
+    def get_version_by_id(self, version_id: str) -> ModelVersion | None: ...
+
+    def list_versions(
+        self, model_id: str, *, page_size: int, page_token: str | None
+    ) -> Page[ModelVersion]: ...
+
+    def update_version(self, version_id: str, changes: Mapping[str, Any]) -> ModelVersion:
+        """Set plain columns and merge the ``metadata`` patch, as :meth:`update_model`."""
+        ...
+
+    def transition_version(
+        self,
+        version_id: str,
+        *,
+        expected: VersionState,
+        to: VersionState,
+        content_digest: str | None,
+        status_message: str | None,
+    ) -> ModelVersion:
+        """Move a version's state; raises FailedPrecondition unless it is in ``expected``."""
+        ...
+
+    def delete_version(self, version_id: str) -> None: ...
+
+    # -- files -----------------------------------------------------------------------------
+    def put_files(self, entries: list[FileEntry], *, pending_version: str | None) -> None:
+        """Insert or replace files by (parent, path). When ``pending_version`` is given the
+        write happens only while that version is PENDING (FailedPrecondition otherwise)."""
+        ...
+
+    def list_files(self, parent_id: str) -> list[FileEntry]: ...
+
+    def get_file(self, parent_id: str, path: str) -> FileEntry | None: ...
+
+    # -- metrics ---------------------------------------------------------------------------
+    def add_metrics(self, parent_id: str, metrics: list[Metric]) -> None: ...
+
+    def list_metrics(self, parent_id: str, key: str | None) -> list[Metric]:
+        """Metrics by key, then step (steps first, in order), then wallclock."""
+        ...
+
+    # -- tags ------------------------------------------------------------------------------
+    def move_tag(self, model_id: str, tag: str, version_id: str | None, *, actor: str) -> None:
+        """Point a tag at a version (or remove it with None), recording the move."""
+        ...
+
+    def list_tags(self, model_id: str) -> dict[str, int]:
+        """Current tags of a model: tag -> version number."""
+        ...
+
+    def tag_history(self, model_id: str, tag: str | None) -> list[TagEvent]: ...
+
+
+class BlobWriter(Protocol):
+    """A blob being written: bytes go to a temporary place and are hashed on the way."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self, *, expected_sha256: str | None, expected_size: int | None) -> BlobInfo:
+        """Verify, make durable and publish the blob. On a mismatch raises IntegrityError and
+        keeps nothing."""
+        ...
+
+    def abort(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    def writer(self) -> BlobWriter: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def size(self, sha256: str) -> int: ...
+
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes [start, end) of a blob (end None: to its end), in chunks."""
+        ...

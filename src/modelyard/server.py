@@ -1,0 +1,47 @@
+"""Wiring: settings -> engine, stores, service -> app; first-start bootstrap."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from modelyard.api.app import create_app
+from modelyard.blobs.local import LocalBlobStore
+from modelyard.config import Settings
+from modelyard.domain.service import RegistryService
+from modelyard.store.engine import make_engine, migrate
+from modelyard.store.sql import SqlMetadataStore
+
+
+def build_service(settings: Settings) -> RegistryService:
+    """Open (and migrate) the metadata database and the blob store named by ``settings``."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    return RegistryService(SqlMetadataStore(engine), LocalBlobStore(settings.blob_root))
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """Write the token readable by its owner only (0600), never briefly wider."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+
+
+def bootstrap(settings: Settings, service: RegistryService) -> bool:
+    """On first start create the admin user and write its token; True if it did."""
+    token = service.bootstrap_admin()
+    if token is None:
+        return False
+    write_token_file(settings.token_file, token)
+    return True
+
+
+def build_app(settings: Settings) -> FastAPI:
+    service = build_service(settings)
+    bootstrap(settings, service)
+    return create_app(service)

@@ -1,0 +1,16 @@
+"""Alembic environment: runs against the engine the application hands over."""
+
+from alembic import context
+
+from modelyard.store.tables import metadata
+
+engine = context.config.attributes["engine"]
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

@@ -1,0 +1,198 @@
+"""Table definitions (SQLAlchemy Core). Never imported outside ``store/``.
+
+Surrogate string ids everywhere; names are unique attributes, so renames never cascade.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return (
+            value.astimezone(UTC) if value is not None and dialect.name != "postgresql" else value
+        )
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _enum(cls: type[StrEnum]) -> sa.Enum:
+    return sa.Enum(
+        cls,
+        name=cls.__name__.lower(),
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+def _id(**kw: Any) -> sa.Column[str]:
+    return sa.Column("id", sa.String(32), primary_key=True, **kw)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    _id(),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+namespaces = sa.Table(
+    "namespaces",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    _id(),
+    sa.Column("namespace_id", sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("owner_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("task", sa.String(256)),
+    sa.Column("description", sa.Text),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("model_card", sa.Text),
+    sa.Column("access", _enum(AccessLevel), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("namespace_id", "name"),
+    sa.Index(None, "name", "id"),
+    sa.Index(None, "owner_id"),
+)
+
+versions = sa.Table(
+    "versions",
+    metadata,
+    _id(),
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(256)),
+    sa.Column("description", sa.Text),
+    sa.Column("framework", sa.String(128)),
+    sa.Column("task", sa.String(256)),
+    sa.Column("input_schema", Json),
+    sa.Column("output_schema", Json),
+    sa.Column("meta_info", Json, nullable=False),
+    sa.Column("provenance", Json, nullable=False),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("state", _enum(VersionState), nullable=False),
+    sa.Column("status_message", sa.Text),
+    sa.Column("content_digest", sa.String(64)),
+    sa.Column("created_by_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.UniqueConstraint("model_id", "number"),
+    sa.UniqueConstraint("model_id", "label"),
+)
+
+files = sa.Table(
+    "files",
+    metadata,
+    _id(),
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("parent_kind", _enum(ParentKind), nullable=False),
+    sa.Column("parent_id", sa.String(32), nullable=False),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("size", sa.BigInteger),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("mime_type", sa.String(255), nullable=False),
+    sa.Column("file_type", _enum(FileType), nullable=False),
+    sa.Column("storage", _enum(FileStorage), nullable=False),
+    sa.Column("uri", sa.String(4096)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("parent_id", "path"),
+    sa.Index(None, "sha256"),
+    sa.Index(None, "model_id"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("parent_id", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value_float", sa.Float),
+    sa.Column("value_string", sa.Text),
+    sa.Column("value_bytes", sa.LargeBinary),
+    sa.Column("step", sa.BigInteger),
+    sa.Column("wallclock", sa.Float, nullable=False),
+    sa.Index(None, "parent_id", "key", "step"),
+    sa.Index(None, "model_id"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag", sa.String(64), primary_key=True),
+    sa.Column("version_id", sa.ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    sa.Index(None, "version_id"),
+    sa.Index(None, "tag"),
+)
+
+tag_events = sa.Table(
+    "tag_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("tag", sa.String(64), nullable=False),
+    sa.Column("version_id", sa.String(32)),
+    sa.Column("version_number", sa.Integer),
+    sa.Column("previous_version_number", sa.Integer),
+    sa.Column("moved_by", sa.String(128), nullable=False),
+    sa.Column("moved_at", UTCDateTime, nullable=False),
+    sa.Index(None, "model_id", "tag"),
+)
