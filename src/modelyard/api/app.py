@@ -26,7 +26,7 @@ def create_app(service: RegistryService) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Liveness; the only route besides the docs that needs no token."""
         return {"status": "ok"}
 

@@ -74,8 +74,9 @@ class MetadataStore(Protocol):
     def list_namespaces(self) -> list[Namespace]: ...
 
     # -- models ----------------------------------------------------------------------------
-    def create_model(self, model: Model) -> Model:
-        """Insert a model. Raises AlreadyExists if (namespace, name) is taken."""
+    def create_model(self, model: Model, *, owner_id: str) -> Model:
+        """Insert a model owned by the user ``owner_id``, creating its namespace if needed.
+        Raises AlreadyExists if (namespace, name) is taken."""
         ...
 
     def get_model(self, namespace: str, name: str) -> Model | None: ...
@@ -94,9 +95,10 @@ class MetadataStore(Protocol):
         ...
 
     # -- versions --------------------------------------------------------------------------
-    def create_version(self, version: ModelVersion, *, actor: str) -> ModelVersion:
-        """Insert a version, giving it the model's next number (and that number as label when
-        the label is empty), and point its tags at it. Raises AlreadyExists on a taken label."""
+    def create_version(self, version: ModelVersion, *, actor_id: str) -> ModelVersion:
+        """Insert a version created by the user ``actor_id``, giving it the model's next number
+        (and that number as label when the label is empty), and point its tags at it. Raises
+        AlreadyExists on a taken label."""
         ...
 
     def get_version(self, model_id: str, ref: str) -> ModelVersion | None:

@@ -326,14 +326,19 @@ class RegistryService:
     ) -> Model:
         namespace = Name.parse(namespace, "namespace")
         name = Name.parse(name, "name")
+        owner_user = actor
         if owner is not None and owner != actor.name:
             self._require_admin(actor, "create models owned by someone else")
+            found = self.store.get_user(owner)
+            if found is None:
+                raise InvalidArgument(f"owner: no user named {owner!r}", field="owner")
+            owner_user = found
         now = self._clock()
         model = Model(
             id=new_id(),
             namespace=namespace,
             name=name,
-            owner=owner or actor.name,
+            owner=owner_user.name,
             task=_text(task, "task", MAX_TASK),
             description=_text(description, "description", MAX_DESCRIPTION),
             metadata=_metadata_patch(metadata or {}),
@@ -342,7 +347,7 @@ class RegistryService:
             created_at=now,
             updated_at=now,
         )
-        return self.store.create_model(model)
+        return self.store.create_model(model, owner_id=owner_user.id)
 
     @staticmethod
     def _access(value: AccessLevel | str) -> AccessLevel:
@@ -483,7 +488,7 @@ class RegistryService:
             updated_at=now,
             finished_at=None,
         )
-        return self.store.create_version(draft, actor=actor.name)
+        return self.store.create_version(draft, actor_id=actor.id)
 
     @staticmethod
     def _meta_info(value: MetaInfo | Mapping[str, Any] | None) -> MetaInfo:

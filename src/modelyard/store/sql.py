@@ -8,6 +8,7 @@ readers on their own connections), on PostgreSQL as ordinary transactions with r
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -185,6 +186,7 @@ class SqlMetadataStore:
         self.engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock() if self._sqlite else nullcontext()
+        self._namespace_ids: dict[str, str] = {}
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -250,10 +252,15 @@ class SqlMetadataStore:
     # -- namespaces --------------------------------------------------------------------------
 
     def _namespace_id(self, conn: sa.Connection, name: str) -> str:
+        """The namespace's id, creating it within ``conn``'s transaction if needed."""
+        if name in self._namespace_ids:
+            return self._namespace_ids[name]
         found = conn.execute(
             sa.select(t.namespaces.c.id).where(t.namespaces.c.name == name)
         ).scalar()
         if found is not None:
+            # Namespaces are never deleted or renamed, so a committed id can be remembered.
+            self._namespace_ids[name] = found
             return found
         ns_id = new_id()
         if self._sqlite:
@@ -287,28 +294,13 @@ class SqlMetadataStore:
 
     # -- models ------------------------------------------------------------------------------
 
-    def create_model(self, model: Model) -> Model:
+    def create_model(self, model: Model, *, owner_id: str) -> Model:
         with self._write() as conn:
-            ns_id = self._namespace_id(conn, model.namespace)
-            owner_id = conn.execute(
-                sa.select(t.users.c.id).where(t.users.c.name == model.owner)
-            ).scalar()
-            if owner_id is None:
-                raise InvalidArgument(f"owner: no user named {model.owner!r}", field="owner")
-            taken = conn.execute(
-                sa.select(t.models.c.id).where(
-                    t.models.c.namespace_id == ns_id, t.models.c.name == model.name
-                )
-            ).first()
-            if taken:
-                raise AlreadyExists(
-                    f"model {model.namespace}/{model.name} already exists", field="name"
-                )
             try:
                 conn.execute(
                     t.models.insert().values(
                         id=model.id,
-                        namespace_id=ns_id,
+                        namespace_id=self._namespace_id(conn, model.namespace),
                         name=model.name,
                         owner_id=owner_id,
                         task=model.task,
@@ -320,7 +312,7 @@ class SqlMetadataStore:
                         updated_at=model.updated_at,
                     )
                 )
-            except sa.exc.IntegrityError:  # a concurrent create on PostgreSQL won the race
+            except sa.exc.IntegrityError:  # uq_models_namespace_id_name
                 raise AlreadyExists(
                     f"model {model.namespace}/{model.name} already exists", field="name"
                 ) from None
@@ -421,7 +413,7 @@ class SqlMetadataStore:
             raise VersionNotFound(f"version {version_id} not found")
         return _to_version(row, self._tags_of(conn, [version_id]).get(version_id, ()))
 
-    def create_version(self, version: ModelVersion, *, actor: str) -> ModelVersion:
+    def create_version(self, version: ModelVersion, *, actor_id: str) -> ModelVersion:
         with self._write() as conn:
             # Lock the model row so concurrent creates number versions one after another.
             locked = conn.execute(
@@ -438,46 +430,39 @@ class SqlMetadataStore:
                 or 0
             ) + 1
             label = version.label or str(number)
-            taken = conn.execute(
-                sa.select(t.versions.c.id).where(
-                    t.versions.c.model_id == version.model_id, t.versions.c.label == label
+            try:
+                conn.execute(
+                    t.versions.insert().values(
+                        id=version.id,
+                        model_id=version.model_id,
+                        number=number,
+                        label=label,
+                        name=version.name,
+                        description=version.description,
+                        framework=version.framework,
+                        task=version.task,
+                        input_schema=version.input_schema,
+                        output_schema=version.output_schema,
+                        meta_info=version.meta_info.model_dump(mode="json", by_alias=True),
+                        provenance=version.provenance.model_dump(mode="json"),
+                        metadata=version.metadata,
+                        state=version.state,
+                        status_message=version.status_message,
+                        content_digest=version.content_digest,
+                        created_by_id=actor_id,
+                        created_at=version.created_at,
+                        updated_at=version.updated_at,
+                        finished_at=version.finished_at,
+                    )
                 )
-            ).first()
-            if taken:
+            except sa.exc.IntegrityError:  # uq_versions_model_id_label: the number is locked
                 raise AlreadyExists(
                     f"version {label!r} of {version.namespace}/{version.model} already exists",
                     field="version",
-                )
-            creator_id = conn.execute(
-                sa.select(t.users.c.id).where(t.users.c.name == version.created_by)
-            ).scalar_one()
-            conn.execute(
-                t.versions.insert().values(
-                    id=version.id,
-                    model_id=version.model_id,
-                    number=number,
-                    label=label,
-                    name=version.name,
-                    description=version.description,
-                    framework=version.framework,
-                    task=version.task,
-                    input_schema=version.input_schema,
-                    output_schema=version.output_schema,
-                    meta_info=version.meta_info.model_dump(mode="json", by_alias=True),
-                    provenance=version.provenance.model_dump(mode="json"),
-                    metadata=version.metadata,
-                    state=version.state,
-                    status_message=version.status_message,
-                    content_digest=version.content_digest,
-                    created_by_id=creator_id,
-                    created_at=version.created_at,
-                    updated_at=version.updated_at,
-                    finished_at=version.finished_at,
-                )
-            )
+                ) from None
             for tag in version.tags:
-                self._move_tag(conn, version.model_id, tag, version.id, actor)
-            return self._version_by_id(conn, version.id)
+                self._move_tag(conn, version.model_id, tag, version.id, version.created_by)
+        return dataclasses.replace(version, number=number, label=label)
 
     def get_version(self, model_id: str, ref: str) -> ModelVersion | None:
         v = t.versions

@@ -46,9 +46,7 @@ async def _upload(
     length = request.headers.get("content-length")
     if length is not None and not length.isdigit():
         raise InvalidArgument("Content-Length: expected a byte count", field="Content-Length")
-    target = await run_in_threadpool(
-        caller.service.file_target, caller.user, namespace, model, version, write=True
-    )
+    target = await caller(caller.service.file_target, namespace, model, version, write=True)
     upload = caller.service.begin_upload(
         target,
         path,
@@ -78,10 +76,10 @@ async def _upload(
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _download(
+async def _download(
     request: Request, caller: Caller, namespace: str, model: str, version: str | None, path: str
 ) -> Response:
-    entry = caller.service.get_file(caller.user, namespace, model, version, path)
+    entry = await caller(caller.service.get_file, namespace, model, version, path)
     if entry.storage == FileStorage.TRACKED:
         if entry.uri and entry.uri.startswith(("http://", "https://")):
             return RedirectResponse(entry.uri, status_code=307)
@@ -135,16 +133,16 @@ def _download(
     )
 
 
-def _track(
+async def _track(
     caller: Caller, namespace: str, model: str, version: str | None, body: s.TrackFiles
 ) -> s.FileList:
     files = [TrackedFileInput(**f.model_dump()) for f in body.files]
-    entries = caller.service.track_files(caller.user, namespace, model, version, files)
+    entries = await caller(caller.service.track_files, namespace, model, version, files)
     return s.FileList(files=[s.FileOut.from_entity(e) for e in entries])
 
 
-def _list(caller: Caller, namespace: str, model: str, version: str | None) -> s.FileList:
-    entries = caller.service.list_files(caller.user, namespace, model, version)
+async def _list(caller: Caller, namespace: str, model: str, version: str | None) -> s.FileList:
+    entries = await caller(caller.service.list_files, namespace, model, version)
     return s.FileList(files=[s.FileOut.from_entity(e) for e in entries])
 
 
@@ -172,24 +170,26 @@ async def upload_version_file(
 
 
 @router.get(V, response_model=s.FileList)
-def list_version_files(namespace: str, model: str, version: str, caller: CallerDep) -> s.FileList:
-    return _list(caller, namespace, model, version)
+async def list_version_files(
+    namespace: str, model: str, version: str, caller: CallerDep
+) -> s.FileList:
+    return await _list(caller, namespace, model, version)
 
 
 @router.post(V, status_code=201, response_model=s.FileList)
-def track_version_files(
+async def track_version_files(
     namespace: str, model: str, version: str, body: s.TrackFiles, caller: CallerDep
 ) -> s.FileList:
     """Record external files by URI; modelyard does not copy their bytes."""
-    return _track(caller, namespace, model, version, body)
+    return await _track(caller, namespace, model, version, body)
 
 
 @router.get(V + "/{path:path}", response_class=StreamingResponse)
-def download_version_file(
+async def download_version_file(
     request: Request, namespace: str, model: str, version: str, path: str, caller: CallerDep
 ) -> Response:
     """The file's bytes; honours a single ``Range: bytes=a-b``."""
-    return _download(request, caller, namespace, model, version, path)
+    return await _download(request, caller, namespace, model, version, path)
 
 
 # -- model files --------------------------------------------------------------------------
@@ -215,19 +215,19 @@ async def upload_model_file(
 
 
 @router.get(M, response_model=s.FileList)
-def list_model_files(namespace: str, model: str, caller: CallerDep) -> s.FileList:
-    return _list(caller, namespace, model, None)
+async def list_model_files(namespace: str, model: str, caller: CallerDep) -> s.FileList:
+    return await _list(caller, namespace, model, None)
 
 
 @router.post(M, status_code=201, response_model=s.FileList)
-def track_model_files(
+async def track_model_files(
     namespace: str, model: str, body: s.TrackFiles, caller: CallerDep
 ) -> s.FileList:
-    return _track(caller, namespace, model, None, body)
+    return await _track(caller, namespace, model, None, body)
 
 
 @router.get(M + "/{path:path}", response_class=StreamingResponse)
-def download_model_file(
+async def download_model_file(
     request: Request, namespace: str, model: str, path: str, caller: CallerDep
 ) -> Response:
-    return _download(request, caller, namespace, model, None, path)
+    return await _download(request, caller, namespace, model, None, path)

@@ -11,36 +11,36 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
 @router.get("/me", response_model=s.UserOut)
-def whoami(caller: CallerDep) -> s.UserOut:
+async def whoami(caller: CallerDep) -> s.UserOut:
     return s.UserOut.from_entity(caller.user)
 
 
 @router.post("/users", status_code=201, response_model=s.UserOut)
-def create_user(body: s.UserCreate, caller: CallerDep) -> s.UserOut:
+async def create_user(body: s.UserCreate, caller: CallerDep) -> s.UserOut:
     """Admins only."""
-    user = caller.service.create_user(caller.user, name=body.name, is_admin=body.is_admin)
+    user = await caller(caller.service.create_user, name=body.name, is_admin=body.is_admin)
     return s.UserOut.from_entity(user)
 
 
 @router.get("/users", response_model=s.UserList)
-def list_users(caller: CallerDep) -> s.UserList:
+async def list_users(caller: CallerDep) -> s.UserList:
     return s.UserList(
-        users=[s.UserOut.from_entity(u) for u in caller.service.list_users(caller.user)]
+        users=[s.UserOut.from_entity(u) for u in await caller(caller.service.list_users)]
     )
 
 
 @router.post("/tokens", status_code=201, response_model=s.TokenOut)
-def create_token(body: s.TokenCreate, caller: CallerDep) -> s.TokenOut:
+async def create_token(body: s.TokenCreate, caller: CallerDep) -> s.TokenOut:
     """A new API token, for you or (admins) for another user. Shown once."""
-    token = caller.service.create_token(
-        caller.user, user=body.user, name=body.name, expires_at=body.expires_at
+    token = await caller(
+        caller.service.create_token, user=body.user, name=body.name, expires_at=body.expires_at
     )
     return s.TokenOut(token=token, user=body.user or caller.user.name)
 
 
 @router.get("/namespaces", response_model=s.NamespaceList)
-def list_namespaces(caller: CallerDep) -> s.NamespaceList:
-    found = caller.service.list_namespaces(caller.user)
+async def list_namespaces(caller: CallerDep) -> s.NamespaceList:
+    found = await caller(caller.service.list_namespaces)
     return s.NamespaceList(
         namespaces=[s.NamespaceOut(name=n.name, created_at=n.created_at) for n in found]
     )

@@ -15,11 +15,11 @@ VERSION = "/{version}"
 
 
 @router.post("", status_code=201, response_model=s.VersionOut)
-def create_version(
+async def create_version(
     namespace: str, model: str, body: s.VersionCreate, caller: CallerDep
 ) -> s.VersionOut:
-    version = caller.service.create_version(
-        caller.user,
+    version = await caller(
+        caller.service.create_version,
         namespace,
         model,
         label=body.version,
@@ -38,15 +38,15 @@ def create_version(
 
 
 @router.get("", response_model=s.VersionList)
-def list_versions(
+async def list_versions(
     namespace: str,
     model: str,
     caller: CallerDep,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     page_token: str | None = None,
 ) -> s.VersionList:
-    page = caller.service.list_versions(
-        caller.user, namespace, model, page_size=page_size, page_token=page_token
+    page = await caller(
+        caller.service.list_versions, namespace, model, page_size=page_size, page_token=page_token
     )
     return s.VersionList(
         versions=[s.VersionOut.from_entity(v) for v in page.items],
@@ -55,75 +55,77 @@ def list_versions(
 
 
 @router.get(VERSION, response_model=s.VersionOut)
-def get_version(namespace: str, model: str, version: str, caller: CallerDep) -> s.VersionOut:
+async def get_version(namespace: str, model: str, version: str, caller: CallerDep) -> s.VersionOut:
     """A version by label, or by number when no label matches."""
-    found = caller.service.get_version(caller.user, namespace, model, version)
+    found = await caller(caller.service.get_version, namespace, model, version)
     return s.VersionOut.from_entity(found)
 
 
 @router.patch(VERSION, response_model=s.VersionOut)
-def update_version(
+async def update_version(
     namespace: str, model: str, version: str, body: s.VersionUpdate, caller: CallerDep
 ) -> s.VersionOut:
     changes = body.model_dump(exclude_unset=True, by_alias=True)
     for key in ("meta_info", "provenance"):
         if key in changes:
             changes[key] = getattr(body, key)
-    updated = caller.service.update_version(caller.user, namespace, model, version, changes)
+    updated = await caller(caller.service.update_version, namespace, model, version, changes)
     return s.VersionOut.from_entity(updated)
 
 
 @router.delete(VERSION, status_code=204)
-def delete_version(namespace: str, model: str, version: str, caller: CallerDep) -> Response:
-    caller.service.delete_version(caller.user, namespace, model, version)
+async def delete_version(namespace: str, model: str, version: str, caller: CallerDep) -> Response:
+    await caller(caller.service.delete_version, namespace, model, version)
     return Response(status_code=204)
 
 
 @router.post(VERSION + "/finish", response_model=s.VersionOut)
-def finish_version(namespace: str, model: str, version: str, caller: CallerDep) -> s.VersionOut:
+async def finish_version(
+    namespace: str, model: str, version: str, caller: CallerDep
+) -> s.VersionOut:
     """PENDING -> READY. From then on the version's files are immutable."""
-    done = caller.service.finish_version(caller.user, namespace, model, version)
+    done = await caller(caller.service.finish_version, namespace, model, version)
     return s.VersionOut.from_entity(done)
 
 
 @router.post(VERSION + "/fail", response_model=s.VersionOut)
-def fail_version(
+async def fail_version(
     namespace: str, model: str, version: str, body: s.VersionFail, caller: CallerDep
 ) -> s.VersionOut:
     """PENDING -> FAILED, with a reason."""
-    failed = caller.service.fail_version(caller.user, namespace, model, version, body.reason)
+    failed = await caller(caller.service.fail_version, namespace, model, version, body.reason)
     return s.VersionOut.from_entity(failed)
 
 
 @router.get(VERSION + "/metadata", response_model=s.MetadataOut)
-def get_version_metadata(
+async def get_version_metadata(
     namespace: str, model: str, version: str, caller: CallerDep
 ) -> s.MetadataOut:
-    found = caller.service.get_version(caller.user, namespace, model, version)
+    found = await caller(caller.service.get_version, namespace, model, version)
     return s.MetadataOut(metadata=found.metadata)
 
 
 @router.patch(VERSION + "/metadata", response_model=s.MetadataOut)
-def patch_version_metadata(
+async def patch_version_metadata(
     namespace: str, model: str, version: str, body: dict[str, object], caller: CallerDep
 ) -> s.MetadataOut:
     """Merge keys into the version's metadata; a null value removes a key."""
-    merged = caller.service.update_metadata(caller.user, namespace, model, version, body)
+    merged = await caller(caller.service.update_metadata, namespace, model, version, body)
     return s.MetadataOut(metadata=merged)
 
 
 @router.post(VERSION + "/metrics", status_code=201, response_model=s.MetricList)
-def log_version_metrics(
+async def log_version_metrics(
     namespace: str, model: str, version: str, body: s.MetricsIn, caller: CallerDep
 ) -> s.MetricList:
-    logged = caller.service.log_metrics(caller.user, namespace, model, version, metrics_in(body))
+    logged = await caller(caller.service.log_metrics, namespace, model, version, metrics_in(body))
     return s.MetricList(metrics=[s.MetricOut.from_entity(m) for m in logged])
 
 
 @router.get(VERSION + "/metrics", response_model=s.MetricList)
-def list_version_metrics(
+async def list_version_metrics(
     namespace: str, model: str, version: str, caller: CallerDep, key: str | None = None
 ) -> s.MetricList:
     """Metrics by key, then step; entries without a step by wallclock."""
-    found = caller.service.list_metrics(caller.user, namespace, model, version, key)
+    found = await caller(caller.service.list_metrics, namespace, model, version, key)
     return s.MetricList(metrics=[s.MetricOut.from_entity(m) for m in found])
