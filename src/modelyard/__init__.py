@@ -1,5 +1,6 @@
 """modelyard: a self-hosted model registry and deployment platform."""
 
+from modelyard.client import Client
 from modelyard.errors import (
     AlreadyExists,
     Conflict,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "Client",
     "Conflict",
     "ErrorCode",
     "FailedPrecondition",

@@ -1,0 +1,93 @@
+"""Local side of transfers: which files to send, hashing, streamed bodies, verified writes.
+
+Memory stays bounded whatever the size: files are read and written in ``CHUNK`` pieces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import httpx
+
+from modelyard.errors import IntegrityError, InvalidArgument
+
+CHUNK = 1024 * 1024
+
+#: Called with the number of bytes just transferred.
+Progress = Callable[[int], None]
+
+PathLike = str | os.PathLike[str]
+
+
+def collect(files: PathLike | Iterable[PathLike]) -> list[tuple[Path, str]]:
+    """(local file, path in the registry) for each file; a directory gives every file under
+    it, named by its path relative to that directory."""
+    items = [files] if isinstance(files, str | os.PathLike) else list(files)
+    found: list[tuple[Path, str]] = []
+    for item in items:
+        local = Path(item)
+        if local.is_dir():
+            found.extend(
+                (p, p.relative_to(local).as_posix())
+                for p in sorted(local.rglob("*"))
+                if p.is_file()
+            )
+        elif local.is_file():
+            found.append((local, local.name))
+        else:
+            raise InvalidArgument(f"{local}: no such file or directory", field="files")
+    return found
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_chunks(path: Path, progress: Progress | None = None) -> Iterator[bytes]:
+    """The file's bytes as an upload body, reporting progress as each chunk leaves."""
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+            if progress:
+                progress(len(chunk))
+
+
+def write_verified(
+    response: httpx.Response, dest: Path, expected_sha256: str | None, progress: Progress | None
+) -> Path:
+    """Stream a download into a temp file beside ``dest``, check its SHA-256, then rename.
+
+    ``dest`` never holds partial or corrupt bytes: on any failure the temp file is removed.
+    """
+    expected = expected_sha256 or response.headers.get("x-checksum-sha256") or None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as f:
+            for chunk in response.iter_bytes(CHUNK):
+                f.write(chunk)
+                digest.update(chunk)
+                if progress:
+                    progress(len(chunk))
+            f.flush()
+            os.fsync(f.fileno())
+        if expected and digest.hexdigest() != expected.removeprefix("sha256:"):
+            raise IntegrityError(
+                f"{dest.name}: downloaded bytes have SHA-256 {digest.hexdigest()}, "
+                f"expected {expected}; nothing was written"
+            )
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest

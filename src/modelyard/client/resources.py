@@ -1,0 +1,431 @@
+"""The SDK's objects, named as in ModelBox: ``Model``, ``ModelVersion``, ``Artifact``, ``Metric``.
+
+``Model`` and ``ModelVersion`` share what DESIGN.md gives both: metrics, metadata and files.
+Each holds the wire model it was built from (``info``) and a ``Transport`` to the server.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlparse
+
+from modelyard.api import schemas as s
+from modelyard.client._files import PathLike, Progress, collect
+from modelyard.client._transport import Transport, file_path, paginate, segment
+from modelyard.domain.entities import MetaInfo, Provenance
+from modelyard.domain.enums import AccessLevel, FileStorage, FileType, VersionState
+
+MetricValue = float | str | bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifact:
+    """One file of a model or version: stored (bytes held by modelyard) or tracked (a URI)."""
+
+    id: str
+    parent: str
+    path: str
+    mime_type: str
+    checksum: str
+    size: int | None
+    sha256: str | None
+    file_type: FileType
+    storage: FileStorage
+    uri: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_wire(cls, f: s.FileOut) -> Artifact:
+        return cls(
+            id=f.id,
+            parent=f.parent_id,
+            path=f.path,
+            mime_type=f.mime_type,
+            checksum=f.checksum or "",
+            size=f.size,
+            sha256=f.sha256,
+            file_type=f.file_type,
+            storage=f.storage,
+            uri=f.uri,
+            created_at=f.created_at,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metric:
+    key: str
+    value: MetricValue
+    step: int | None
+    wallclock: float
+
+    @classmethod
+    def from_wire(cls, m: s.MetricOut) -> Metric:
+        value: MetricValue | None = m.value
+        if m.value_bytes is not None:
+            value = base64.b64decode(m.value_bytes)
+        assert value is not None
+        return cls(key=m.key, value=value, step=m.step, wallclock=m.wallclock)
+
+
+def _metric_in(key: str, value: MetricValue, step: int | None, wallclock: float | None) -> Any:
+    if isinstance(value, bytes):
+        body = {"value_bytes": base64.b64encode(value).decode()}
+    else:
+        body = {"value": value}
+    return {"key": key, "step": step, "wallclock": wallclock, **body}
+
+
+def _tracked_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    return PurePosixPath(parsed.path).name or parsed.netloc or uri
+
+
+class _Entity:
+    """Metrics, metadata and files: the API ModelBox gives both models and versions."""
+
+    _path: str
+    _metadata: dict[str, Any]
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    # -- metrics -----------------------------------------------------------------------
+
+    def log_metrics(
+        self,
+        metrics: Mapping[str, MetricValue],
+        step: int | None = None,
+        wallclock: float | None = None,
+    ) -> list[Metric]:
+        """Record each key's value at ``step`` (and ``wallclock``, default: now)."""
+        body = {"metrics": [_metric_in(k, v, step, wallclock) for k, v in metrics.items()]}
+        logged = self._t.call("POST", self._path + "/metrics", s.MetricList, json=body)
+        return [Metric.from_wire(m) for m in logged.metrics]
+
+    def metrics(self, key: str | None = None) -> list[Metric]:
+        """Metrics in the server's order: by key, then step (else wallclock)."""
+        found = self._t.call("GET", self._path + "/metrics", s.MetricList, params={"key": key})
+        return [Metric.from_wire(m) for m in found.metrics]
+
+    # -- metadata ----------------------------------------------------------------------
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata as of the last fetch or change; ``refresh()`` fetches it again."""
+        return dict(self._metadata)
+
+    def update_metadata(self, key: str | Mapping[str, Any], value: Any = None) -> dict[str, Any]:
+        """Set one key (``update_metadata("k", v)``) or merge a dict; a None value removes a
+        key. Returns the merged metadata."""
+        patch = dict(key) if isinstance(key, Mapping) else {key: value}
+        merged = self._t.call("PATCH", self._path + "/metadata", s.MetadataOut, json=patch)
+        self._metadata = merged.metadata
+        return self.metadata
+
+    # -- files -------------------------------------------------------------------------
+
+    def upload_artifact(
+        self, files: PathLike | Iterable[PathLike], progress: Progress | None = None
+    ) -> list[Artifact]:
+        """Upload local files; a directory uploads every file under it by relative path."""
+        return [
+            Artifact.from_wire(self._t.upload(self._file_url(name), local, progress))
+            for local, name in collect(files)
+        ]
+
+    def track_artifacts(self, files: Iterable[str] | Mapping[str, str]) -> list[Artifact]:
+        """Record files held elsewhere by URI. A mapping names each one's path (path -> URI);
+        otherwise the last segment of the URI is its path."""
+        pairs = (
+            files.items() if isinstance(files, Mapping) else ((_tracked_path(u), u) for u in files)
+        )
+        body = {"files": [{"path": path, "uri": uri} for path, uri in pairs]}
+        tracked = self._t.call("POST", self._path + "/files", s.FileList, json=body)
+        return [Artifact.from_wire(f) for f in tracked.files]
+
+    def artifacts(self) -> list[Artifact]:
+        found = self._t.call("GET", self._path + "/files", s.FileList)
+        return [Artifact.from_wire(f) for f in found.files]
+
+    def download(self, path: str, dest: PathLike, progress: Progress | None = None) -> Path:
+        """Download one stored file to ``dest`` (into it, if ``dest`` is a directory),
+        verified against its SHA-256."""
+        target = Path(dest)
+        if target.is_dir():
+            target = target / path
+        return self._t.download(self._file_url(path), target, progress=progress)
+
+    def download_all(self, dest_dir: PathLike, progress: Progress | None = None) -> list[Path]:
+        """Download every stored file under ``dest_dir`` by its path; tracked files are
+        skipped (their bytes live at their URI)."""
+        root = Path(dest_dir)
+        return [
+            self._t.download(self._file_url(a.path), root / a.path, a.sha256, progress)
+            for a in self.artifacts()
+            if a.storage == FileStorage.STORED
+        ]
+
+    def _file_url(self, path: str) -> str:
+        return f"{self._path}/files/{file_path(path)}"
+
+    def _add_artifacts(self, artifacts: Iterable[PathLike] | None) -> None:
+        """Upload local paths and track URIs (anything with ``://``)."""
+        items = list(artifacts or [])
+        uris = [str(a) for a in items if "://" in str(a)]
+        local = [a for a in items if "://" not in str(a)]
+        if local:
+            self.upload_artifact(local)
+        if uris:
+            self.track_artifacts(uris)
+
+
+class Model(_Entity):
+    """A named model in a namespace; the parent of its versions."""
+
+    def __init__(self, transport: Transport, info: s.ModelOut) -> None:
+        super().__init__(transport)
+        self._set(info)
+
+    def _set(self, info: s.ModelOut) -> None:
+        self.info = info
+        self._metadata = info.metadata
+        self._path = f"/api/v1/models/{segment(info.namespace)}/{segment(info.name)}"
+
+    def __repr__(self) -> str:
+        return f"<Model {self.full_name} owner={self.owner} access={self.access}>"
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def namespace(self) -> str:
+        return self.info.namespace
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.info.namespace}/{self.info.name}"
+
+    @property
+    def owner(self) -> str:
+        return self.info.owner
+
+    @property
+    def task(self) -> str | None:
+        return self.info.task
+
+    @property
+    def description(self) -> str | None:
+        return self.info.description
+
+    @property
+    def access(self) -> AccessLevel:
+        return self.info.access
+
+    @property
+    def model_card(self) -> str | None:
+        return self.info.model_card
+
+    def refresh(self) -> Model:
+        self._set(self._t.call("GET", self._path, s.ModelOut))
+        return self
+
+    def update(
+        self,
+        task: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        model_card: str | None = None,
+        access: AccessLevel | str | None = None,
+    ) -> Model:
+        """Change the fields given; ``metadata`` is merged (a None value removes a key)."""
+        changes = {
+            "task": task,
+            "description": description,
+            "metadata": dict(metadata) if metadata is not None else None,
+            "model_card": model_card,
+            "access": access,
+        }
+        body = {k: v for k, v in changes.items() if v is not None}
+        self._set(self._t.call("PATCH", self._path, s.ModelOut, json=body))
+        return self
+
+    def delete(self) -> None:
+        """Delete the model with its versions, files, metrics and tags."""
+        self._t.send("DELETE", self._path)
+
+    # -- versions ----------------------------------------------------------------------
+
+    def new_model_version(
+        self,
+        version: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        artifacts: Iterable[PathLike] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        unique_tags: Iterable[str] | None = None,
+        framework: str | None = None,
+        task: str | None = None,
+        input_schema: Mapping[str, Any] | None = None,
+        output_schema: Mapping[str, Any] | None = None,
+        meta_info: MetaInfo | Mapping[str, Any] | None = None,
+        provenance: Provenance | Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Create a PENDING version; ``artifacts`` (local paths, or URIs to track) are added
+        to it. ``version`` is its label (default: its number)."""
+        body = s.VersionCreate(
+            version=version,
+            name=name,
+            description=description,
+            framework=framework,
+            task=task,
+            input_schema=dict(input_schema) if input_schema is not None else None,
+            output_schema=dict(output_schema) if output_schema is not None else None,
+            meta_info=MetaInfo.model_validate(meta_info or {}),
+            provenance=Provenance.model_validate(provenance or {}),
+            metadata=dict(metadata or {}),
+            unique_tags=list(unique_tags or []),
+        )
+        info = self._t.call(
+            "POST",
+            self._path + "/versions",
+            s.VersionOut,
+            json=body.model_dump(mode="json", by_alias=True, exclude_none=True),
+        )
+        created = ModelVersion(self._t, info)
+        created._add_artifacts(artifacts)
+        return created
+
+    def versions(self, page_size: int = 100) -> Iterator[ModelVersion]:
+        """Every version, by number, fetched a page at a time as the iterator advances."""
+
+        def fetch(token: str | None) -> tuple[list[ModelVersion], str | None]:
+            params = {"page_size": page_size, "page_token": token}
+            page = self._t.call("GET", self._path + "/versions", s.VersionList, params=params)
+            return [ModelVersion(self._t, v) for v in page.versions], page.next_page_token
+
+        return paginate(fetch)
+
+    def get_version(self, ref: str | int) -> ModelVersion:
+        """A version by label, or by number when no label matches."""
+        path = f"{self._path}/versions/{segment(str(ref))}"
+        return ModelVersion(self._t, self._t.call("GET", path, s.VersionOut))
+
+    def version_by_tag(self, tag: str) -> ModelVersion:
+        path = f"{self._path}/tags/{segment(tag)}"
+        return ModelVersion(self._t, self._t.call("GET", path, s.VersionOut))
+
+    # -- tags --------------------------------------------------------------------------
+
+    def tags(self) -> dict[str, int]:
+        """Current tags: tag -> version number."""
+        return self._t.call("GET", self._path + "/tags", s.TagList).tags
+
+    def set_tag(self, tag: str, version: str | int) -> ModelVersion:
+        """Move the unique ``tag`` to ``version`` (label or number)."""
+        path = f"{self._path}/tags/{segment(tag)}"
+        info = self._t.call("PUT", path, s.VersionOut, json={"version": str(version)})
+        return ModelVersion(self._t, info)
+
+    def remove_tag(self, tag: str) -> None:
+        self._t.send("DELETE", f"{self._path}/tags/{segment(tag)}")
+
+    def tag_history(self, tag: str) -> list[s.TagEventOut]:
+        """Every move of ``tag``, oldest first: version, previous version, who, when."""
+        path = f"{self._path}/tags/{segment(tag)}/history"
+        return self._t.call("GET", path, s.TagHistory).events
+
+
+class ModelVersion(_Entity):
+    """One version of a model: PENDING while its files arrive, then READY (frozen) or FAILED."""
+
+    def __init__(self, transport: Transport, info: s.VersionOut) -> None:
+        super().__init__(transport)
+        self._set(info)
+
+    def _set(self, info: s.VersionOut) -> None:
+        self.info = info
+        self._metadata = info.metadata
+        self._model_path = f"/api/v1/models/{segment(info.namespace)}/{segment(info.model)}"
+        # Labels are unique and matched first, so the label always names this version.
+        self._path = f"{self._model_path}/versions/{segment(info.version)}"
+
+    def __repr__(self) -> str:
+        return (
+            f"<ModelVersion {self.info.namespace}/{self.info.model} "
+            f"{self.version} (#{self.number}) {self.state}>"
+        )
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def version(self) -> str:
+        """The label, e.g. ``"1.0.0"``."""
+        return self.info.version
+
+    @property
+    def number(self) -> int:
+        return self.info.number
+
+    @property
+    def name(self) -> str | None:
+        return self.info.name
+
+    @property
+    def model_name(self) -> str:
+        return self.info.model
+
+    @property
+    def namespace(self) -> str:
+        return self.info.namespace
+
+    @property
+    def framework(self) -> str | None:
+        return self.info.framework
+
+    @property
+    def state(self) -> VersionState:
+        return self.info.state
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.info.tags)
+
+    @property
+    def content_digest(self) -> str | None:
+        return self.info.content_digest
+
+    def refresh(self) -> ModelVersion:
+        self._set(self._t.call("GET", self._path, s.VersionOut))
+        return self
+
+    def finish(self) -> ModelVersion:
+        """PENDING -> READY: the server verifies every file; they are immutable afterwards."""
+        self._set(self._t.call("POST", self._path + "/finish", s.VersionOut))
+        return self
+
+    def fail(self, reason: str | None = None) -> ModelVersion:
+        """PENDING -> FAILED, with a reason."""
+        body = {"reason": reason}
+        self._set(self._t.call("POST", self._path + "/fail", s.VersionOut, json=body))
+        return self
+
+    def set_tag(self, tag: str) -> ModelVersion:
+        """Move the unique ``tag`` of this model to this version."""
+        path = f"{self._model_path}/tags/{segment(tag)}"
+        self._set(self._t.call("PUT", path, s.VersionOut, json={"version": self.version}))
+        return self
+
+    def delete(self) -> None:
+        self._t.send("DELETE", self._path)
