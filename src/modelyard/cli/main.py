@@ -3,16 +3,47 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
+import httpx
 
+from modelyard.cli import metrics, models, tags, transfer, users, versions
+from modelyard.cli._common import Env
 from modelyard.config import Settings
+from modelyard.errors import RegistryError
 
 
-@click.group()
+class _Main(click.Group):
+    """Turns registry and connection errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RegistryError as exc:
+            fields = "".join(f"\n  {e.field}: {e.message}" for e in exc.errors)
+            raise click.ClickException(f"{exc.message}{fields}") from None
+        except httpx.TransportError as exc:
+            url = ctx.obj.client.url if isinstance(ctx.obj, Env) else "the server"
+            raise click.ClickException(f"cannot reach {url}: {exc}") from None
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="modelyard")
-def main() -> None:
+@click.option(
+    "--url", envvar="MODELYARD_URL", help="Server [MODELYARD_URL, http://127.0.0.1:8700]."
+)
+@click.option(
+    "--token",
+    envvar="MODELYARD_TOKEN",
+    help="API token [MODELYARD_TOKEN, else the file $MODELYARD_HOME/token].",
+)
+@click.pass_context
+def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     """modelyard: a self-hosted model registry."""
+    env = Env(url=url, token=token)
+    ctx.obj = env
+    ctx.call_on_close(env.close)
 
 
 @main.command()
@@ -54,3 +85,16 @@ def server(
         err=True,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+
+
+for _command in (
+    models.models,
+    versions.versions,
+    transfer.push,
+    transfer.pull,
+    metrics.metrics,
+    tags.tags,
+    users.users,
+    users.tokens,
+):
+    main.add_command(_command)
