@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import modelyard
 from modelyard.api import errors
+from modelyard.api.limits import BodyLimitMiddleware
 from modelyard.api.routes import files, models, users, versions
 from modelyard.domain.service import RegistryService
 
@@ -23,6 +24,7 @@ def create_app(service: RegistryService) -> FastAPI:
     app.state.service = service
     errors.install(app)
 
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", tags=["health"])

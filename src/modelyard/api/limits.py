@@ -1,0 +1,86 @@
+"""A cap on request bodies that are read into memory (JSON), answered as problem+json.
+
+File uploads (``PUT .../files/{path}``) stream to disk and are exempt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard.errors import ErrorCode
+
+#: Largest request body outside file uploads.
+MAX_JSON_BODY = 16 * 1024 * 1024
+
+_UPLOAD = re.compile(r"^/api/v1/models/[^/]+/[^/]+/(versions/[^/]+/)?files/.+")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_body: int = MAX_JSON_BODY) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (scope["method"] == "PUT" and _UPLOAD.match(scope["path"])):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body:
+            await self._reject(scope, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if started:
+                raise
+            await self._reject(scope, send)
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        request_id = scope.get("state", {}).get("request_id", "")
+        body = json.dumps(
+            {
+                "type": "https://modelyard.dev/problems/content-too-large",
+                "title": "Content Too Large",
+                "status": 413,
+                "detail": f"request body is larger than {self.max_body} bytes; "
+                "files go through PUT .../files/{path}, which streams",
+                "code": str(ErrorCode.INVALID_ARGUMENT),
+                "errors": [{"field": "body", "message": f"at most {self.max_body} bytes"}],
+                "request_id": request_id,
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
