@@ -13,9 +13,6 @@ from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKin
 
 T = TypeVar("T")
 
-#: Data types a DeepDev model reads or writes (its ``input_types``/``output_types``).
-IO_TYPES = ("SOURCE_CODE", "NATURAL_LANGUAGE", "CLASS_LABEL", "OTHER")
-
 
 class MetaInfo(BaseModel):
     """What a version consumes and produces, and its size."""
