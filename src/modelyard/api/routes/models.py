@@ -71,7 +71,8 @@ async def delete_model(namespace: str, model: str, caller: CallerDep) -> Respons
 
 @router.get(MODEL + "/metadata", response_model=s.MetadataOut)
 async def get_model_metadata(namespace: str, model: str, caller: CallerDep) -> s.MetadataOut:
-    return s.MetadataOut(metadata=await caller(caller.service.get_model, namespace, model).metadata)
+    found = await caller(caller.service.get_model, namespace, model)
+    return s.MetadataOut(metadata=found.metadata)
 
 
 @router.patch(MODEL + "/metadata", response_model=s.MetadataOut)
