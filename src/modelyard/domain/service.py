@@ -273,6 +273,8 @@ class RegistryService:
             if found is None:
                 raise InvalidArgument(f"user: no user named {user!r}", field="user")
             owner = found
+        if expires_at is not None and expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)  # a time without a zone reads as UTC
         if expires_at is not None and expires_at <= self._clock():
             raise InvalidArgument("expires_at: expected a time in the future", field="expires_at")
         _text(name, "name", 128)
