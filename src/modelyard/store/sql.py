@@ -51,10 +51,18 @@ def _encode_token(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str, arity: int) -> list[Any]:
+def _decode_token(token: str, *types: type) -> list[Any]:
+    """The values of a page token, one of each of ``types``; anything else is refused."""
     try:
         values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if isinstance(values, list) and len(values) == arity:
+        if (
+            isinstance(values, list)
+            and len(values) == len(types)
+            and all(
+                isinstance(v, kind) and not isinstance(v, bool)
+                for v, kind in zip(values, types, strict=True)
+            )
+        ):
             return values
     except (ValueError, TypeError):
         pass
@@ -360,7 +368,7 @@ class SqlMetadataStore:
                 sa.exists().where(t.tags.c.model_id == m.c.id, t.tags.c.tag == query.tag)
             )
         if query.page_token:
-            name, model_id = _decode_token(query.page_token, 2)
+            name, model_id = _decode_token(query.page_token, str, str)
             stmt = stmt.where(sa.tuple_(m.c.name, m.c.id) > sa.tuple_(name, model_id))
         stmt = stmt.order_by(m.c.name, m.c.id).limit(query.page_size + 1)
         with self._read() as conn:
@@ -467,7 +475,7 @@ class SqlMetadataStore:
     def get_version(self, model_id: str, ref: str) -> ModelVersion | None:
         v = t.versions
         cond = v.c.label == ref
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit() and int(ref) < 2**31:  # fits the number column
             # A label wins over a number: "2" means the version labelled "2" if there is one.
             cond = sa.or_(cond, v.c.number == int(ref))
         stmt = (
@@ -495,8 +503,8 @@ class SqlMetadataStore:
         v = t.versions
         stmt = _version_select().where(v.c.model_id == model_id)
         if page_token:
-            (after,) = _decode_token(page_token, 1)
-            stmt = stmt.where(v.c.number > int(after))
+            (after,) = _decode_token(page_token, int)
+            stmt = stmt.where(v.c.number > min(after, 2**31))
         stmt = stmt.order_by(v.c.number).limit(page_size + 1)
         with self._read() as conn:
             rows = conn.execute(stmt).all()[: page_size + 1]
