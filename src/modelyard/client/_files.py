@@ -44,11 +44,8 @@ def collect(files: PathLike | Iterable[PathLike]) -> list[tuple[Path, str]]:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def read_chunks(path: Path, progress: Progress | None = None) -> Iterator[bytes]:
