@@ -63,6 +63,9 @@ class RegistryError(Exception):
     """Base of every error modelyard raises on purpose."""
 
     code: ErrorCode = ErrorCode.INTERNAL
+    #: Filled in by the SDK from the server's answer: its HTTP status and request id.
+    status: int | None = None
+    request_id: str | None = None
 
     def __init__(
         self,

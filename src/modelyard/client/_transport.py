@@ -105,8 +105,8 @@ def raise_for_error(response: httpx.Response) -> None:
         errors=errors,
         details=details if isinstance(details, dict) else None,
     )
-    exc.status = response.status_code  # type: ignore[attr-defined]
-    exc.request_id = body.get("request_id") or response.headers.get("x-request-id")  # type: ignore[attr-defined]
+    exc.status = response.status_code
+    exc.request_id = body.get("request_id") or response.headers.get("x-request-id")
     raise exc
 
 
