@@ -46,6 +46,10 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
+#: Model names compare byte by byte on every backend (SQLite's default; "C" on PostgreSQL),
+#: so listing order and the name-prefix range scan do not depend on the server's locale.
+BinaryName = sa.String(128).with_variant(sa.String(128, collation="C"), "postgresql")
+
 
 def _enum(cls: type[StrEnum]) -> sa.Enum:
     return sa.Enum(
@@ -96,7 +100,7 @@ models = sa.Table(
     metadata,
     _id(),
     sa.Column("namespace_id", sa.ForeignKey("namespaces.id"), nullable=False),
-    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("name", BinaryName, nullable=False),
     sa.Column("owner_id", sa.ForeignKey("users.id"), nullable=False),
     sa.Column("task", sa.String(256)),
     sa.Column("description", sa.Text),

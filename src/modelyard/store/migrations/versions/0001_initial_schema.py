@@ -36,7 +36,11 @@ def upgrade() -> None:
         "models",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("namespace_id", sa.String(length=32), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column(
+            "name",
+            sa.String(length=128).with_variant(sa.String(length=128, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("owner_id", sa.String(length=32), nullable=False),
         sa.Column("task", sa.String(length=256), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
