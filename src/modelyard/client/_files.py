@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from modelyard.domain.ids import FilePath
 from modelyard.errors import IntegrityError, InvalidArgument
 
 CHUNK = 1024 * 1024
@@ -41,6 +42,25 @@ def collect(files: PathLike | Iterable[PathLike]) -> list[tuple[Path, str]]:
         else:
             raise InvalidArgument(f"{local}: no such file or directory", field="files")
     return found
+
+
+def inside(root: Path, path: str) -> Path:
+    """Where the registry file ``path`` goes under the local directory ``root``.
+
+    The path comes from the server (or a caller), so it is not trusted: it must be a valid
+    registry path (no '..', absolute or empty parts, backslashes or control characters) and
+    must resolve, symlinks followed, to somewhere inside ``root``. Otherwise
+    :class:`InvalidArgument` is raised and nothing is written.
+    """
+    parsed = FilePath.parse(path)
+    target = root / parsed
+    base = root.resolve()
+    if not target.resolve().is_relative_to(base):
+        raise InvalidArgument(
+            f"path: {path!r} would be written outside {root}; refusing to download it",
+            field="path",
+        )
+    return target
 
 
 def sha256_file(path: Path) -> str:

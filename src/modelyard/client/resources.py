@@ -7,6 +7,7 @@ Each holds the wire model it was built from (``info``) and a ``Transport`` to th
 from __future__ import annotations
 
 import base64
+import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,12 +16,24 @@ from typing import Any
 from urllib.parse import urlparse
 
 from modelyard.api import schemas as s
-from modelyard.client._files import PathLike, Progress, collect
+from modelyard.client._files import PathLike, Progress, collect, inside
 from modelyard.client._transport import Transport, file_path, paginate, segment
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, VersionState
 
 MetricValue = float | str | bytes
+
+
+class _Unset(enum.Enum):
+    """The type of :data:`UNSET`: "argument not given", as opposed to ``None`` ("clear it")."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset.UNSET
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,20 +167,24 @@ class _Entity:
 
     def download(self, path: str, dest: PathLike, progress: Progress | None = None) -> Path:
         """Download one stored file to ``dest`` (into it, if ``dest`` is a directory),
-        verified against its SHA-256."""
+        verified against its SHA-256. A path that would land outside the directory is
+        refused with :class:`InvalidArgument` before anything is fetched."""
         target = Path(dest)
         if target.is_dir():
-            target = target / path
+            target = inside(target, path)
         return self._t.download(self._file_url(path), target, progress=progress)
 
     def download_all(self, dest_dir: PathLike, progress: Progress | None = None) -> list[Path]:
         """Download every stored file under ``dest_dir`` by its path; tracked files are
-        skipped (their bytes live at their URI)."""
+        skipped (their bytes live at their URI). Every path the server lists is checked
+        first: if any would land outside ``dest_dir``, :class:`InvalidArgument` is raised and
+        nothing is written."""
         root = Path(dest_dir)
+        stored = [a for a in self.artifacts() if a.storage == FileStorage.STORED]
+        targets = [(a, inside(root, a.path)) for a in stored]
         return [
-            self._t.download(self._file_url(a.path), root / a.path, a.sha256, progress)
-            for a in self.artifacts()
-            if a.storage == FileStorage.STORED
+            self._t.download(self._file_url(a.path), target, a.sha256, progress)
+            for a, target in targets
         ]
 
     def _file_url(self, path: str) -> str:
@@ -241,21 +258,22 @@ class Model(_Entity):
 
     def update(
         self,
-        task: str | None = None,
-        description: str | None = None,
+        task: str | _Unset | None = UNSET,
+        description: str | _Unset | None = UNSET,
         metadata: Mapping[str, Any] | None = None,
-        model_card: str | None = None,
+        model_card: str | _Unset | None = UNSET,
         access: AccessLevel | str | None = None,
     ) -> Model:
-        """Change the fields given; ``metadata`` is merged (a None value removes a key)."""
-        changes = {
-            "task": task,
-            "description": description,
-            "metadata": dict(metadata) if metadata is not None else None,
-            "model_card": model_card,
-            "access": access,
-        }
-        body = {k: v for k, v in changes.items() if v is not None}
+        """Change the fields given; ``None`` clears ``task``, ``description`` or
+        ``model_card``. ``metadata`` is merged (a None value removes a key); ``metadata`` and
+        ``access`` cannot be cleared, so None leaves them as they are."""
+        changes: dict[str, Any] = {"task": task, "description": description}
+        changes["model_card"] = model_card
+        if metadata is not None:
+            changes["metadata"] = dict(metadata)
+        if access is not None:
+            changes["access"] = access
+        body = {k: v for k, v in changes.items() if v is not UNSET}
         self._set(self._t.call("PATCH", self._path, s.ModelOut, json=body))
         return self
 
