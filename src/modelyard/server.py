@@ -17,7 +17,7 @@ from modelyard.store.sql import SqlMetadataStore
 
 def build_service(settings: Settings) -> RegistryService:
     """Open (and migrate) the metadata database and the blob store named by ``settings``."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     return RegistryService(SqlMetadataStore(engine), LocalBlobStore(settings.blob_root))

@@ -13,7 +13,7 @@ from modelyard.domain.entities import FileEntry, Metric, User
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.ids import new_id
 from modelyard.domain.ports import ModelQuery
-from modelyard.errors import AlreadyExists, FailedPrecondition
+from modelyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from modelyard.store.sql import SqlMetadataStore
 
 
@@ -77,7 +77,12 @@ def test_namespaces_are_created_once(store: SqlMetadataStore, alice: User) -> No
     first = store.ensure_namespace("team")
     assert store.ensure_namespace("team").id == first.id
     make_model(store, alice, "m", namespace="other")
-    assert [n.name for n in store.list_namespaces()] == ["other", "team"]
+    admin = store.create_user(name="root", is_admin=True)
+    assert [n.name for n in store.list_namespaces(admin)] == ["other", "team"]
+    # Others see only namespaces holding a model they may read: alice's "m" is private.
+    bob = store.create_user(name="bob", is_admin=False)
+    assert [n.name for n in store.list_namespaces(alice)] == ["other"]
+    assert store.list_namespaces(bob) == []
 
 
 def test_create_and_get_model(store: SqlMetadataStore, alice: User) -> None:
@@ -207,8 +212,10 @@ def test_versions_are_numbered_and_labelled(store: SqlMetadataStore, alice: User
     assert (v2.number, v2.label) == (2, "1.0.0")
     with pytest.raises(AlreadyExists):
         make_version(store, m, alice, label="1.0.0")
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(InvalidArgument) as refused:  # "1" is version 1's number already
         make_version(store, m, alice, label="1")
+    assert refused.value.field == "version"
+    assert make_version(store, m, alice, label="3").number == 3  # its own number is fine
     other = make_model(store, alice, "other")
     assert make_version(store, other, alice, label="1.0.0").number == 1
 
@@ -240,13 +247,15 @@ def test_concurrent_creates_get_distinct_consecutive_numbers(
     assert [v.number for v in listed] == list(range(1, 25))
 
 
-def test_get_version_label_wins_over_number(store: SqlMetadataStore, alice: User) -> None:
+def test_numeric_labels_are_the_version_number(store: SqlMetadataStore, alice: User) -> None:
     m = make_model(store, alice, "m")
-    v1 = make_version(store, m, alice, label="2")  # number 1, label "2"
-    v2 = make_version(store, m, alice, label="b")  # number 2
-    assert store.get_version(m.id, "2").id == v1.id  # type: ignore[union-attr]
+    with pytest.raises(InvalidArgument):
+        make_version(store, m, alice, label="2")  # would be number 1: "2" must mean version 2
+    v1 = make_version(store, m, alice, label="b")  # number 1
+    v2 = make_version(store, m, alice)  # number 2, label "2"
     assert store.get_version(m.id, "1").id == v1.id  # type: ignore[union-attr]
-    assert store.get_version(m.id, "b").id == v2.id  # type: ignore[union-attr]
+    assert store.get_version(m.id, "b").id == v1.id  # type: ignore[union-attr]
+    assert store.get_version(m.id, "2").id == v2.id  # type: ignore[union-attr]
     assert store.get_version(m.id, "3") is None
     assert store.get_version(m.id, "nope") is None
 

@@ -81,8 +81,10 @@ class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.tmp_dir = self.root / "tmp"
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        (self.root / "sha256").mkdir(exist_ok=True)
+        # Owner-only: these are the bytes of private models too.
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(mode=0o700, exist_ok=True)
+        (self.root / "sha256").mkdir(mode=0o700, exist_ok=True)
 
     def path_for(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256

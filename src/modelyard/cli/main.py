@@ -81,7 +81,8 @@ def server(
     app = build_app(settings)
     click.echo(
         f"modelyard serving on http://{settings.host}:{settings.port} "
-        f"(home {settings.home}, admin token in {settings.token_file})",
+        f"(home {settings.home}"
+        + (f", admin token in {settings.token_file})" if settings.token_file.exists() else ")"),
         err=True,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)

@@ -18,9 +18,15 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/: ]{0,249}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+_NAME_PART_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
 MAX_PATH_LENGTH = 1024
+
+
+def could_be_part_of_name(value: str) -> bool:
+    """Whether ``value`` can occur inside some model or namespace name (for search filters)."""
+    return bool(_NAME_PART_RE.match(value))
 
 
 def _check(pattern: re.Pattern[str], value: object, field: str, expected: str) -> str:
@@ -38,6 +44,10 @@ class Name(str):
     )
 
     @classmethod
+    def valid(cls, value: object) -> bool:
+        return isinstance(value, str) and bool(_NAME_RE.match(value))
+
+    @classmethod
     def parse(cls, value: object, field: str = "name") -> Self:
         return cls(_check(_NAME_RE, value, field, cls.EXPECTED))
 
@@ -46,12 +56,20 @@ class UserName(str):
     EXPECTED = "1-128 characters of letters, digits, '.', '_', '@' or '-'"
 
     @classmethod
+    def valid(cls, value: object) -> bool:
+        return isinstance(value, str) and bool(_USER_RE.match(value))
+
+    @classmethod
     def parse(cls, value: object, field: str = "username") -> Self:
         return cls(_check(_USER_RE, value, field, cls.EXPECTED))
 
 
 class VersionLabel(str):
     EXPECTED = "1-64 characters of letters, digits, '.', '_', '+' or '-', e.g. '1.0.0'"
+
+    @classmethod
+    def valid(cls, value: object) -> bool:
+        return isinstance(value, str) and bool(_LABEL_RE.match(value))
 
     @classmethod
     def parse(cls, value: object, field: str = "version") -> Self:
@@ -63,6 +81,10 @@ class Tag(str):
     version number."""
 
     EXPECTED = "1-64 characters of letters, digits, '.', '_' or '-', starting with a letter"
+
+    @classmethod
+    def valid(cls, value: object) -> bool:
+        return isinstance(value, str) and bool(_TAG_RE.match(value))
 
     @classmethod
     def parse(cls, value: object, field: str = "tag") -> Self:

@@ -7,7 +7,7 @@ names, version numbering, state preconditions, tag moves).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -71,7 +71,9 @@ class MetadataStore(Protocol):
         """Return the namespace, creating it if it does not exist yet."""
         ...
 
-    def list_namespaces(self) -> list[Namespace]: ...
+    def list_namespaces(self, viewer: User) -> list[Namespace]:
+        """Namespaces holding a model ``viewer`` may read (every namespace for admins)."""
+        ...
 
     # -- models ----------------------------------------------------------------------------
     def create_model(self, model: Model, *, owner_id: str) -> Model:
@@ -82,7 +84,7 @@ class MetadataStore(Protocol):
     def get_model(self, namespace: str, name: str) -> Model | None: ...
 
     def list_models(self, query: ModelQuery) -> Page[Model]:
-        """Models matching the query, ordered by (namespace, name), one page at a time."""
+        """Models matching the query, ordered by (name, id), one page at a time."""
         ...
 
     def update_model(self, model_id: str, changes: Mapping[str, Any]) -> Model:
@@ -102,7 +104,8 @@ class MetadataStore(Protocol):
         ...
 
     def get_version(self, model_id: str, ref: str) -> ModelVersion | None:
-        """A version by label, or by number when no label matches and ``ref`` is digits."""
+        """A version by label, or by number when ``ref`` is digits (a label made of digits
+        is always the version's own number: create_version refuses any other)."""
         ...
 
     def get_version_by_id(self, version_id: str) -> ModelVersion | None: ...
@@ -127,12 +130,24 @@ class MetadataStore(Protocol):
         """Move a version's state; raises FailedPrecondition unless it is in ``expected``."""
         ...
 
-    def delete_version(self, version_id: str) -> None: ...
+    def finish_version(
+        self, version_id: str, verify: Callable[[list[FileEntry]], str]
+    ) -> ModelVersion:
+        """PENDING -> READY in one transaction that holds the version: ``verify`` gets its
+        files (no upload can slip in meanwhile) and returns the content digest, or raises.
+        FailedPrecondition if the version is not PENDING."""
+        ...
+
+    def delete_version(self, version_id: str, *, actor: str) -> None:
+        """Delete a version with its files and metrics; its tags are removed, each removal
+        recorded in the tag's history as done by ``actor``."""
+        ...
 
     # -- files -----------------------------------------------------------------------------
     def put_files(self, entries: list[FileEntry], *, pending_version: str | None) -> None:
-        """Insert or replace files by (parent, path). When ``pending_version`` is given the
-        write happens only while that version is PENDING (FailedPrecondition otherwise)."""
+        """Insert or replace files by (parent, path), all of one parent. When
+        ``pending_version`` is given the write happens only while that version is PENDING
+        (FailedPrecondition otherwise). NotFound if the parent is gone."""
         ...
 
     def list_files(self, parent_id: str) -> list[FileEntry]: ...
@@ -153,6 +168,10 @@ class MetadataStore(Protocol):
 
     def list_tags(self, model_id: str) -> dict[str, int]:
         """Current tags of a model: tag -> version number."""
+        ...
+
+    def tagged_version(self, model_id: str, tag: str) -> ModelVersion | None:
+        """The version a tag of the model points at, or None."""
         ...
 
     def tag_history(self, model_id: str, tag: str | None) -> list[TagEvent]: ...

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,11 +43,13 @@ from modelyard.domain.ids import (
     Tag,
     UserName,
     VersionLabel,
+    could_be_part_of_name,
     new_id,
     new_token,
 )
 from modelyard.domain.ports import BlobStore, BlobWriter, MetadataStore, ModelQuery
 from modelyard.errors import (
+    AlreadyExists,
     FailedPrecondition,
     FieldError,
     FileNotFound,
@@ -71,18 +74,7 @@ MAX_PAGE_SIZE = 1000
 MAX_URI = 4096
 MAX_MIME = 255
 
-_MODEL_CHANGES = {"description", "task", "model_card", "access", "metadata"}
-_VERSION_CHANGES = {
-    "name",
-    "description",
-    "framework",
-    "task",
-    "input_schema",
-    "output_schema",
-    "meta_info",
-    "provenance",
-    "metadata",
-}
+MAX_TOKEN_LIFETIME = timedelta(days=36_525)
 
 
 def _utcnow() -> datetime:
@@ -93,12 +85,37 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _clean(value: str, field: str) -> str:
+    """Refuse strings no database can store: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise InvalidArgument(f"{field}: NUL characters are not allowed", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"{field}: expected valid Unicode text", field=field) from None
+    return value
+
+
 def _text(value: str | None, field: str, limit: int) -> str | None:
-    if value is not None and len(value) > limit:
+    if value is None:
+        return None
+    if len(value) > limit:
         raise InvalidArgument(
             f"{field}: expected at most {limit} characters, got {len(value)}", field=field
         )
-    return value
+    return _clean(value, field)
+
+
+def _clean_json(value: Any, field: str) -> None:
+    if isinstance(value, str):
+        _clean(value, field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _clean(str(key), field)
+            _clean_json(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _clean_json(item, f"{field}[{i}]")
 
 
 def _json_object(value: Any, field: str, limit: int) -> Any:
@@ -113,6 +130,7 @@ def _json_object(value: Any, field: str, limit: int) -> Any:
         raise InvalidArgument(
             f"{field}: expected at most {limit} bytes of JSON, got {size}", field=field
         )
+    _clean_json(value, field)
     return value
 
 
@@ -209,7 +227,7 @@ class Upload:
             uri=None,
             created_at=_utcnow(),
         )
-        self._service._store_files(self.target, [entry])
+        self._service.store_files(self.target, [entry])
         return entry
 
 
@@ -239,7 +257,10 @@ class RegistryService:
         """Create the first admin and return a token for it, if there are no users yet."""
         if self.store.list_users():
             return None
-        user = self.store.create_user(name=name, is_admin=True)
+        try:
+            user = self.store.create_user(name=name, is_admin=True)
+        except AlreadyExists:  # another server sharing the database got there first
+            return None
         return self._issue_token(user, "bootstrap", None)
 
     def _issue_token(self, user: User, name: str, expires_at: datetime | None) -> str:
@@ -275,8 +296,13 @@ class RegistryService:
             owner = found
         if expires_at is not None and expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)  # a time without a zone reads as UTC
-        if expires_at is not None and expires_at <= self._clock():
-            raise InvalidArgument("expires_at: expected a time in the future", field="expires_at")
+        if expires_at is not None and not (
+            self._clock() < expires_at <= self._clock() + MAX_TOKEN_LIFETIME
+        ):
+            raise InvalidArgument(
+                "expires_at: expected a time in the future, at most 100 years ahead",
+                field="expires_at",
+            )
         _text(name, "name", 128)
         return self._issue_token(owner, name, expires_at)
 
@@ -288,7 +314,8 @@ class RegistryService:
     # -- namespaces --------------------------------------------------------------------------
 
     def list_namespaces(self, actor: User) -> list[Namespace]:
-        return self.store.list_namespaces()
+        """Namespaces holding at least one model the actor may read (admins: all)."""
+        return self.store.list_namespaces(actor)
 
     # -- models ------------------------------------------------------------------------------
 
@@ -301,7 +328,9 @@ class RegistryService:
         return actor.is_admin or model.owner == actor.name
 
     def _model(self, actor: User, namespace: str, name: str, *, write: bool = False) -> Model:
-        model = self.store.get_model(namespace, name)
+        model = None
+        if Name.valid(namespace) and Name.valid(name):
+            model = self.store.get_model(namespace, name)
         if model is None or not self.can_read(actor, model):
             raise ModelNotFound(
                 f"model {namespace}/{name} not found; `modelyard models list` shows the models "
@@ -377,19 +406,30 @@ class RegistryService:
         page_size: int = 50,
         page_token: str | None = None,
     ) -> Page[Model]:
-        return self.store.list_models(
-            ModelQuery(
-                viewer=actor,
-                namespace=namespace,
-                name_prefix=_text(name_prefix, "name_prefix", 128),
-                name_contains=_text(name_contains, "name_contains", 128),
-                owner=owner,
-                task=task,
-                tag=tag,
-                page_size=self._page_size(page_size),
-                page_token=page_token,
-            )
+        query = ModelQuery(
+            viewer=actor,
+            namespace=namespace,
+            name_prefix=_text(name_prefix, "name_prefix", 128),
+            name_contains=_text(name_contains, "name_contains", 128),
+            owner=_text(owner, "owner", 128),
+            task=_text(task, "task", MAX_TASK),
+            tag=_text(tag, "tag", 64),
+            page_size=self._page_size(page_size),
+            page_token=_text(page_token, "page_token", 1024),
         )
+        # A filter no name, owner or tag could ever match finds nothing, without a query.
+        if not all(
+            value is None or valid(value)
+            for valid, value in (
+                (Name.valid, namespace),
+                (could_be_part_of_name, name_prefix),
+                (could_be_part_of_name, name_contains),
+                (UserName.valid, owner),
+                (Tag.valid, tag),
+            )
+        ):
+            return Page(items=[], next_page_token=None)
+        return self.store.list_models(query)
 
     @staticmethod
     def _page_size(page_size: int) -> int:
@@ -403,26 +443,14 @@ class RegistryService:
         self, actor: User, namespace: str, name: str, changes: Mapping[str, Any]
     ) -> Model:
         model = self._model(actor, namespace, name, write=True)
-        unknown = set(changes) - _MODEL_CHANGES
-        if unknown:
-            field = sorted(unknown)[0]
-            raise InvalidArgument(
-                f"{field}: cannot be changed; expected some of {sorted(_MODEL_CHANGES)}",
-                field=field,
-            )
-        checked: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key == "metadata":
-                checked[key] = _metadata_patch(value or {})
-            elif key == "access":
-                checked[key] = self._access(value)
-            elif key == "model_card":
-                checked[key] = _text(value, key, MAX_MODEL_CARD)
-            elif key == "task":
-                checked[key] = _text(value, key, MAX_TASK)
-            else:
-                checked[key] = _text(value, key, MAX_DESCRIPTION)
-        return self.store.update_model(model.id, checked)
+        checks: dict[str, Callable[[Any, str], Any]] = {
+            "description": _limited(MAX_DESCRIPTION),
+            "task": _limited(MAX_TASK),
+            "model_card": _limited(MAX_MODEL_CARD),
+            "access": lambda value, _: self._access(value),
+            "metadata": lambda value, field: _metadata_patch(value or {}, field),
+        }
+        return self.store.update_model(model.id, _checked_changes(changes, checks))
 
     def delete_model(self, actor: User, namespace: str, name: str) -> None:
         model = self._model(actor, namespace, name, write=True)
@@ -434,7 +462,7 @@ class RegistryService:
         self, actor: User, namespace: str, model_name: str, ref: str, *, write: bool = False
     ) -> tuple[Model, ModelVersion]:
         model = self._model(actor, namespace, model_name, write=write)
-        version = self.store.get_version(model.id, str(ref))
+        version = self.store.get_version(model.id, ref) if VersionLabel.valid(ref) else None
         if version is None:
             raise VersionNotFound(
                 f"version {ref!r} of {namespace}/{model_name} not found; "
@@ -525,27 +553,20 @@ class RegistryService:
         self, actor: User, namespace: str, model_name: str, ref: str, changes: Mapping[str, Any]
     ) -> ModelVersion:
         _, version = self._version(actor, namespace, model_name, ref, write=True)
-        unknown = set(changes) - _VERSION_CHANGES
-        if unknown:
-            field = sorted(unknown)[0]
-            raise InvalidArgument(
-                f"{field}: cannot be changed; expected some of {sorted(_VERSION_CHANGES)}",
-                field=field,
-            )
-        checked: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key == "metadata":
-                checked[key] = _metadata_patch(value or {})
-            elif key in ("input_schema", "output_schema"):
-                checked[key] = _schema(value, key)
-            elif key == "meta_info":
-                checked[key] = self._meta_info(value).model_dump(mode="json", by_alias=True)
-            elif key == "provenance":
-                checked[key] = self._provenance(value).model_dump(mode="json")
-            else:
-                limit = {"name": 256, "framework": MAX_FRAMEWORK, "task": MAX_TASK}
-                checked[key] = _text(value, key, limit.get(key, MAX_DESCRIPTION))
-        return self.store.update_version(version.id, checked)
+        checks: dict[str, Callable[[Any, str], Any]] = {
+            "name": _limited(256),
+            "description": _limited(MAX_DESCRIPTION),
+            "framework": _limited(MAX_FRAMEWORK),
+            "task": _limited(MAX_TASK),
+            "input_schema": _schema,
+            "output_schema": _schema,
+            "meta_info": lambda value, _: self._meta_info(value).model_dump(
+                mode="json", by_alias=True
+            ),
+            "provenance": lambda value, _: self._provenance(value).model_dump(mode="json"),
+            "metadata": lambda value, field: _metadata_patch(value or {}, field),
+        }
+        return self.store.update_version(version.id, _checked_changes(changes, checks))
 
     def finish_version(
         self, actor: User, namespace: str, model_name: str, ref: str
@@ -558,23 +579,20 @@ class RegistryService:
                 "finished",
                 details={"state": str(version.state)},
             )
-        entries = self.store.list_files(version.id)
-        for entry in entries:
-            if entry.storage == FileStorage.STORED and (
-                not self.blobs.exists(entry.sha256 or "")
-                or self.blobs.size(entry.sha256 or "") != entry.size
-            ):
-                raise FailedPrecondition(
-                    f"file {entry.path}: its bytes are missing or damaged in the blob store; "
-                    "upload it again before finishing"
-                )
-        return self.store.transition_version(
-            version.id,
-            expected=VersionState.PENDING,
-            to=VersionState.READY,
-            content_digest=file_rules.content_digest(entries),
-            status_message=None,
-        )
+
+        def verify(entries: list[FileEntry]) -> str:
+            for entry in entries:
+                if entry.storage == FileStorage.STORED and (
+                    not self.blobs.exists(entry.sha256 or "")
+                    or self.blobs.size(entry.sha256 or "") != entry.size
+                ):
+                    raise FailedPrecondition(
+                        f"file {entry.path}: its bytes are missing or damaged in the blob "
+                        "store; upload it again before finishing"
+                    )
+            return file_rules.content_digest(entries)
+
+        return self.store.finish_version(version.id, verify)
 
     def fail_version(
         self, actor: User, namespace: str, model_name: str, ref: str, reason: str | None = None
@@ -589,10 +607,8 @@ class RegistryService:
         )
 
     def delete_version(self, actor: User, namespace: str, model_name: str, ref: str) -> None:
-        model, version = self._version(actor, namespace, model_name, ref, write=True)
-        for tag in version.tags:  # record that the tag left with its version
-            self.store.move_tag(model.id, tag, None, actor=actor.name)
-        self.store.delete_version(version.id)
+        _, version = self._version(actor, namespace, model_name, ref, write=True)
+        self.store.delete_version(version.id, actor=actor.name)
 
     # -- files -------------------------------------------------------------------------------
 
@@ -634,15 +650,16 @@ class RegistryService:
         if size is not None and size < 0:
             raise InvalidArgument("size: expected a byte count >= 0", field="size")
         mime = _text(mime_type, "mime_type", MAX_MIME) or file_rules.guess_mime_type(file_path)
+        kind = self._file_type(file_type, file_path, mime)
         return Upload(
             self,
             target,
             file_path,
-            self.blobs.writer(),
+            self.blobs.writer(),  # last: everything that can refuse the upload has run
             sha256=digest,
             size=size,
             mime_type=mime,
-            file_type=self._file_type(file_type, file_path, mime),
+            file_type=kind,
         )
 
     def upload_file(
@@ -679,7 +696,8 @@ class RegistryService:
                 field="file_type",
             ) from None
 
-    def _store_files(self, target: FileTarget, entries: list[FileEntry]) -> None:
+    def store_files(self, target: FileTarget, entries: list[FileEntry]) -> None:
+        """Record files whose bytes are in place (or tracked elsewhere) on a target."""
         self.store.put_files(entries, pending_version=target.version.id if target.version else None)
 
     def track_files(
@@ -707,7 +725,14 @@ class RegistryService:
                     f"files[{i}].uri: expected an absolute URI such as s3://bucket/key",
                     field=f"files[{i}].uri",
                 )
-            mime = f.mime_type or file_rules.guess_mime_type(path)
+            if f.size is not None and not 0 <= f.size < 2**63:
+                raise InvalidArgument(
+                    f"files[{i}].size: expected a byte count from 0 to 2**63-1",
+                    field=f"files[{i}].size",
+                )
+            mime = _text(f.mime_type, f"files[{i}].mime_type", MAX_MIME) or (
+                file_rules.guess_mime_type(path)
+            )
             entries.append(
                 FileEntry(
                     id=new_id(),
@@ -723,7 +748,7 @@ class RegistryService:
                     created_at=self._clock(),
                 )
             )
-        self._store_files(target, entries)
+        self.store_files(target, entries)
         return entries
 
     def list_files(
@@ -789,6 +814,19 @@ class RegistryService:
             )
         if isinstance(value, int):
             value = float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidArgument(
+                f"{field}.value: expected a finite number, got {value}", field=f"{field}.value"
+            )
+        if m.wallclock is not None and not (
+            isinstance(m.wallclock, int | float) and math.isfinite(m.wallclock)
+        ):
+            raise InvalidArgument(
+                f"{field}.wallclock: expected Unix seconds as a finite number",
+                field=f"{field}.wallclock",
+            )
+        if isinstance(value, str):
+            _clean(value, f"{field}.value")
         if isinstance(value, str) and len(value) > MAX_METRIC_STRING:
             raise InvalidArgument(
                 f"{field}.value: expected at most {MAX_METRIC_STRING} characters",
@@ -820,7 +858,9 @@ class RegistryService:
         key: str | None = None,
     ) -> list[Metric]:
         target = self.file_target(actor, namespace, model_name, ref)
-        return self.store.list_metrics(target.parent_id, key)
+        return self.store.list_metrics(
+            target.parent_id, Key.parse(key, "key") if key is not None else None
+        )
 
     # -- metadata ----------------------------------------------------------------------------
 
@@ -846,11 +886,14 @@ class RegistryService:
         tag = Tag.parse(tag, "tag")
         model, version = self._version(actor, namespace, model_name, ref, write=True)
         self.store.move_tag(model.id, tag, version.id, actor=actor.name)
-        return self._version(actor, namespace, model_name, str(version.number))[1]
+        moved = self.store.get_version_by_id(version.id)
+        if moved is None:
+            raise VersionNotFound(f"version {version.label} was deleted meanwhile")
+        return moved
 
     def remove_tag(self, actor: User, namespace: str, model_name: str, tag: str) -> None:
         model = self._model(actor, namespace, model_name, write=True)
-        if tag not in self.store.list_tags(model.id):
+        if not Tag.valid(tag) or tag not in self.store.list_tags(model.id):
             raise TagNotFound(f"tag {tag!r} is not set on {namespace}/{model_name}")
         self.store.move_tag(model.id, tag, None, actor=actor.name)
 
@@ -860,15 +903,19 @@ class RegistryService:
     def version_by_tag(
         self, actor: User, namespace: str, model_name: str, tag: str
     ) -> ModelVersion:
-        tags = self.list_tags(actor, namespace, model_name)
-        if tag not in tags:
+        model = self._model(actor, namespace, model_name)
+        version = self.store.tagged_version(model.id, tag) if Tag.valid(tag) else None
+        if version is None:
             raise TagNotFound(f"tag {tag!r} is not set on {namespace}/{model_name}")
-        return self.get_version(actor, namespace, model_name, str(tags[tag]))
+        return version
 
     def tag_history(
         self, actor: User, namespace: str, model_name: str, tag: str | None = None
     ) -> list[TagEvent]:
-        return self.store.tag_history(self._model(actor, namespace, model_name).id, tag)
+        model = self._model(actor, namespace, model_name)
+        if tag is not None and not Tag.valid(tag):
+            return []
+        return self.store.tag_history(model.id, tag)
 
 
 def _validated(cls: Any, value: Any, field: str) -> Any:
@@ -883,3 +930,21 @@ def _validated(cls: Any, value: Any, field: str) -> Any:
             for e in exc.errors()
         ]
         raise InvalidArgument(f"{errors[0].field}: {errors[0].message}", errors=errors) from None
+
+
+def _limited(limit: int) -> Callable[[Any, str], Any]:
+    return lambda value, field: _text(value, field, limit)
+
+
+def _checked_changes(
+    changes: Mapping[str, Any], checks: Mapping[str, Callable[[Any, str], Any]]
+) -> dict[str, Any]:
+    """Validate a partial update: each key must have a check, which returns the value to
+    store."""
+    unknown = sorted(set(changes) - set(checks))
+    if unknown:
+        raise InvalidArgument(
+            f"{unknown[0]}: cannot be changed; expected some of {sorted(checks)}",
+            field=unknown[0],
+        )
+    return {key: checks[key](value, key) for key, value in changes.items()}

@@ -19,7 +19,10 @@ def make_engine(url: str) -> sa.Engine:
     write transactions (opened through a connection with the ``modelyard_write`` option)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            hide_parameters=True,  # values (metadata, descriptions) stay out of error logs
         )
 
         @sa.event.listens_for(engine, "connect")
@@ -40,7 +43,9 @@ def make_engine(url: str) -> sa.Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def _alembic_config(engine: sa.Engine) -> Config:
@@ -50,11 +55,23 @@ def _alembic_config(engine: sa.Engine) -> Config:
     return cfg
 
 
+#: PostgreSQL advisory lock key held while migrating, so servers starting together take turns.
+_MIGRATION_LOCK = 0x6D6F64656C79
+
+
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision; a no-op (one query) when it is already there."""
     cfg = _alembic_config(engine)
     head = ScriptDirectory.from_config(cfg).get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current != head:
-        command.upgrade(cfg, "head")
+    with engine.connect() as lock:
+        if engine.dialect.name == "postgresql":
+            lock.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+        try:
+            with engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+            if current != head:
+                command.upgrade(cfg, "head")
+        finally:
+            if engine.dialect.name == "postgresql":
+                lock.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+                lock.commit()

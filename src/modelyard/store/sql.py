@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -30,8 +31,8 @@ from modelyard.domain.entities import (
     TagEvent,
     User,
 )
-from modelyard.domain.enums import AccessLevel, VersionState
-from modelyard.domain.ids import new_id
+from modelyard.domain.enums import AccessLevel, ParentKind, VersionState
+from modelyard.domain.ids import Name, new_id
 from modelyard.domain.ports import ModelQuery
 from modelyard.errors import (
     AlreadyExists,
@@ -62,6 +63,7 @@ def _decode_token(token: str, *types: type) -> list[Any]:
                 isinstance(v, kind) and not isinstance(v, bool)
                 for v, kind in zip(values, types, strict=True)
             )
+            and all(Name.valid(v) or _ID.match(v) for v in values if isinstance(v, str))
         ):
             return values
     except (ValueError, TypeError):
@@ -69,6 +71,13 @@ def _decode_token(token: str, *types: type) -> list[Any]:
     raise InvalidArgument(
         "page_token: expected a next_page_token from a previous page", field="page_token"
     )
+
+
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _merge(current: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,6 +196,11 @@ def _to_metric(row: sa.Row[Any]) -> Metric:
     return Metric(key=row.key, value=value, step=row.step, wallclock=row.wallclock)
 
 
+def _visible_to(viewer: User) -> sa.ColumnElement[bool]:
+    """Models a non-admin may read: public ones and their own."""
+    return sa.or_(t.models.c.access == AccessLevel.PUBLIC, t.models.c.owner_id == viewer.id)
+
+
 class SqlMetadataStore:
     """Implements :class:`modelyard.domain.ports.MetadataStore` on SQLAlchemy Core."""
 
@@ -295,9 +309,14 @@ class SqlMetadataStore:
                 row = conn.execute(sa.select(t.namespaces).where(t.namespaces.c.name == name)).one()
         return Namespace(id=row.id, name=row.name, created_at=row.created_at)
 
-    def list_namespaces(self) -> list[Namespace]:
+    def list_namespaces(self, viewer: User) -> list[Namespace]:
+        stmt = sa.select(t.namespaces).order_by(t.namespaces.c.name)
+        if not viewer.is_admin:
+            stmt = stmt.where(
+                sa.exists().where(t.models.c.namespace_id == t.namespaces.c.id, _visible_to(viewer))
+            )
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.namespaces).order_by(t.namespaces.c.name)).all()
+            rows = conn.execute(stmt).all()
         return [Namespace(id=r.id, name=r.name, created_at=r.created_at) for r in rows]
 
     # -- models ------------------------------------------------------------------------------
@@ -342,23 +361,18 @@ class SqlMetadataStore:
         m = t.models
         stmt = _model_select()
         if not query.viewer.is_admin:
-            stmt = stmt.where(
-                sa.or_(m.c.access == AccessLevel.PUBLIC, m.c.owner_id == query.viewer.id)
-            )
+            stmt = stmt.where(_visible_to(query.viewer))
         if query.namespace is not None:
             stmt = stmt.where(t.namespaces.c.name == query.namespace)
         if query.name_prefix:
             prefix = query.name_prefix
             upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             stmt = stmt.where(m.c.name >= prefix, m.c.name < upper).where(
-                m.c.name.like(escaped + "%", escape="\\")
+                m.c.name.like(_like_escape(prefix) + "%", escape="\\")
             )
         if query.name_contains:
-            escaped = (
-                query.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            )
-            stmt = stmt.where(m.c.name.ilike("%" + escaped + "%", escape="\\"))
+            pattern = "%" + _like_escape(query.name_contains) + "%"
+            stmt = stmt.where(m.c.name.ilike(pattern, escape="\\"))
         if query.owner is not None:
             stmt = stmt.where(t.users.c.name == query.owner)
         if query.task is not None:
@@ -438,6 +452,14 @@ class SqlMetadataStore:
                 or 0
             ) + 1
             label = version.label or str(number)
+            if label.isdigit() and label != str(number):
+                # A number-like label must be the version's own number, so that "3" can only
+                # ever mean version 3.
+                raise InvalidArgument(
+                    f"version: a label made of digits must be this version's number "
+                    f"({number}), got {label!r}",
+                    field="version",
+                )
             try:
                 conn.execute(
                     t.versions.insert().values(
@@ -476,14 +498,9 @@ class SqlMetadataStore:
         v = t.versions
         cond = v.c.label == ref
         if ref.isascii() and ref.isdigit() and int(ref) < 2**31:  # fits the number column
-            # A label wins over a number: "2" means the version labelled "2" if there is one.
+            # Unambiguous: a label made of digits is always its own version's number.
             cond = sa.or_(cond, v.c.number == int(ref))
-        stmt = (
-            _version_select()
-            .where(v.c.model_id == model_id, cond)
-            .order_by((v.c.label == ref).desc())
-            .limit(1)
-        )
+        stmt = _version_select().where(v.c.model_id == model_id, cond).limit(1)
         with self._read() as conn:
             row = conn.execute(stmt).first()
             if row is None:
@@ -504,7 +521,7 @@ class SqlMetadataStore:
         stmt = _version_select().where(v.c.model_id == model_id)
         if page_token:
             (after,) = _decode_token(page_token, int)
-            stmt = stmt.where(v.c.number > min(after, 2**31))
+            stmt = stmt.where(v.c.number > max(-1, min(after, 2**31)))
         stmt = stmt.order_by(v.c.number).limit(page_size + 1)
         with self._read() as conn:
             rows = conn.execute(stmt).all()[: page_size + 1]
@@ -548,11 +565,52 @@ class SqlMetadataStore:
                 )
             return version
 
-    def delete_version(self, version_id: str) -> None:
+    def finish_version(
+        self, version_id: str, verify: Callable[[list[FileEntry]], str]
+    ) -> ModelVersion:
+        now = _now()
         with self._write() as conn:
+            row = self._lock_version(conn, version_id)
+            if row.state != VersionState.PENDING:
+                raise FailedPrecondition(
+                    f"version {row.label} is {row.state}; only a PENDING version can be finished",
+                    details={"state": str(row.state)},
+                )
+            files = conn.execute(
+                sa.select(t.files).where(t.files.c.parent_id == version_id).order_by(t.files.c.path)
+            ).all()
+            digest = verify([_to_file(f) for f in files])
             conn.execute(
-                t.files.delete().where(t.files.c.parent_id == version_id),
+                t.versions.update()
+                .where(t.versions.c.id == version_id)
+                .values(
+                    state=VersionState.READY,
+                    content_digest=digest,
+                    updated_at=now,
+                    finished_at=now,
+                )
             )
+            return self._version_by_id(conn, version_id)
+
+    def _lock_version(self, conn: sa.Connection, version_id: str) -> sa.Row[Any]:
+        row = conn.execute(
+            sa.select(t.versions.c.state, t.versions.c.label, t.versions.c.model_id)
+            .where(t.versions.c.id == version_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise VersionNotFound("the version was deleted meanwhile")
+        return row
+
+    def delete_version(self, version_id: str, *, actor: str) -> None:
+        with self._write() as conn:
+            row = self._lock_version(conn, version_id)
+            tags = conn.execute(
+                sa.select(t.tags.c.tag).where(t.tags.c.version_id == version_id)
+            ).scalars()
+            for tag in list(tags):  # record that each tag left with its version
+                self._move_tag(conn, row.model_id, tag, None, actor)
+            conn.execute(t.files.delete().where(t.files.c.parent_id == version_id))
             conn.execute(t.metrics.delete().where(t.metrics.c.parent_id == version_id))
             conn.execute(t.versions.delete().where(t.versions.c.id == version_id))
 
@@ -562,21 +620,17 @@ class SqlMetadataStore:
         if not entries:
             return
         with self._write() as conn:
+            # Lock the parent row: writes to one parent's paths go one at a time, and a parent
+            # deleted meanwhile is noticed here rather than as a foreign-key failure.
+            model_id = self._lock_parent(conn, entries[0].parent_kind, entries[0].parent_id)
             if pending_version is not None:
-                state = conn.execute(
-                    sa.select(t.versions.c.state, t.versions.c.label)
-                    .where(t.versions.c.id == pending_version)
-                    .with_for_update()
-                ).first()
-                if state is None:
-                    raise VersionNotFound(f"version {pending_version} not found")
+                state = self._lock_version(conn, pending_version)
                 if state.state != VersionState.PENDING:
                     raise FailedPrecondition(
                         f"version {state.label} is {state.state}: its files are immutable; "
                         "create a new version to change them",
                         details={"state": str(state.state)},
                     )
-            model_id = self._model_id_of_parent(conn, entries[0])
             for e in entries:
                 conn.execute(
                     t.files.delete().where(
@@ -604,12 +658,16 @@ class SqlMetadataStore:
                 ],
             )
 
-    def _model_id_of_parent(self, conn: sa.Connection, entry: FileEntry) -> str:
-        if entry.parent_kind == "MODEL":
-            return entry.parent_id
-        return conn.execute(
-            sa.select(t.versions.c.model_id).where(t.versions.c.id == entry.parent_id)
-        ).scalar_one()
+    def _lock_parent(self, conn: sa.Connection, kind: ParentKind, parent_id: str) -> str:
+        """Lock a model or version row; returns the model's id."""
+        if kind == ParentKind.VERSION:
+            return self._lock_version(conn, parent_id).model_id
+        found = conn.execute(
+            sa.select(t.models.c.id).where(t.models.c.id == parent_id).with_for_update()
+        ).scalar()
+        if found is None:
+            raise ModelNotFound("the model was deleted meanwhile")
+        return found
 
     def list_files(self, parent_id: str) -> list[FileEntry]:
         with self._read() as conn:
@@ -631,12 +689,11 @@ class SqlMetadataStore:
         if not metrics:
             return
         with self._write() as conn:
-            model_id = (
-                conn.execute(
-                    sa.select(t.versions.c.model_id).where(t.versions.c.id == parent_id)
-                ).scalar()
-                or parent_id
-            )
+            model_id = conn.execute(
+                sa.select(t.versions.c.model_id).where(t.versions.c.id == parent_id)
+            ).scalar()
+            if model_id is None:
+                model_id = self._lock_parent(conn, ParentKind.MODEL, parent_id)
             conn.execute(
                 t.metrics.insert(),
                 [
@@ -669,6 +726,8 @@ class SqlMetadataStore:
     def _move_tag(
         self, conn: sa.Connection, model_id: str, tag: str, version_id: str | None, actor: str
     ) -> None:
+        # Tag moves of one model go one at a time (the model row is the lock).
+        self._lock_parent(conn, ParentKind.MODEL, model_id)
         previous = conn.execute(
             sa.select(t.versions.c.id, t.versions.c.number)
             .join(t.tags, t.tags.c.version_id == t.versions.c.id)
@@ -712,6 +771,17 @@ class SqlMetadataStore:
                 .order_by(t.tags.c.tag)
             ).all()
         return {r.tag: r.number for r in rows}
+
+    def tagged_version(self, model_id: str, tag: str) -> ModelVersion | None:
+        with self._read() as conn:
+            version_id = conn.execute(
+                sa.select(t.tags.c.version_id).where(
+                    t.tags.c.model_id == model_id, t.tags.c.tag == tag
+                )
+            ).scalar()
+            if version_id is None:
+                return None
+            return self._version_by_id(conn, version_id)
 
     def tag_history(self, model_id: str, tag: str | None) -> list[TagEvent]:
         te = t.tag_events

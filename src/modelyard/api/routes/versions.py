@@ -90,10 +90,11 @@ async def finish_version(
 
 @router.post(VERSION + "/fail", response_model=s.VersionOut)
 async def fail_version(
-    namespace: str, model: str, version: str, body: s.VersionFail, caller: CallerDep
+    namespace: str, model: str, version: str, caller: CallerDep, body: s.VersionFail | None = None
 ) -> s.VersionOut:
-    """PENDING -> FAILED, with a reason."""
-    failed = await caller(caller.service.fail_version, namespace, model, version, body.reason)
+    """PENDING -> FAILED, with an optional reason."""
+    reason = body.reason if body else None
+    failed = await caller(caller.service.fail_version, namespace, model, version, reason)
     return s.VersionOut.from_entity(failed)
 
 
