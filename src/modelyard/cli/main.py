@@ -53,6 +53,12 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
 @click.option("--database-url", help="Metadata database URL [MODELYARD_DATABASE_URL].")
 @click.option("--blob-url", help="Blob store URL, file:///path [MODELYARD_BLOB_URL].")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log one line per HTTP request (costs about a sixth of a small request's time).",
+)
 def server(
     home: Path | None,
     host: str | None,
@@ -60,6 +66,7 @@ def server(
     database_url: str | None,
     blob_url: str | None,
     log_level: str,
+    access_log: bool,
 ) -> None:
     """Run the registry server (migrates the database on start)."""
     import uvicorn
@@ -85,7 +92,9 @@ def server(
         + (f", admin token in {settings.token_file})" if settings.token_file.exists() else ")"),
         err=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=log_level, access_log=access_log
+    )
 
 
 for _command in (

@@ -112,6 +112,17 @@ def _model_select() -> sa.Select[Any]:
     )
 
 
+# Statements of every request, built once (SQLAlchemy caches their compiled SQL too).
+_USER_FOR_TOKEN = (
+    sa.select(t.users, t.tokens.c.expires_at)
+    .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
+    .where(t.tokens.c.token_hash == sa.bindparam("token_hash"), t.tokens.c.revoked_at.is_(None))
+)
+_MODEL_BY_NAME = _model_select().where(
+    t.namespaces.c.name == sa.bindparam("namespace"), t.models.c.name == sa.bindparam("name")
+)
+
+
 def _to_model(row: sa.Row[Any]) -> Model:
     return Model(
         id=row.id,
@@ -260,13 +271,8 @@ class SqlMetadataStore:
         return token_id
 
     def user_for_token(self, token_hash: str, now: datetime) -> User | None:
-        query = (
-            sa.select(t.users, t.tokens.c.expires_at)
-            .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
-            .where(t.tokens.c.token_hash == token_hash, t.tokens.c.revoked_at.is_(None))
-        )
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_USER_FOR_TOKEN, {"token_hash": token_hash}).first()
         if row is None or (row.expires_at is not None and row.expires_at <= now):
             return None
         return _to_user(row)
@@ -346,9 +352,8 @@ class SqlMetadataStore:
         return model
 
     def get_model(self, namespace: str, name: str) -> Model | None:
-        query = _model_select().where(t.namespaces.c.name == namespace, t.models.c.name == name)
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_MODEL_BY_NAME, {"namespace": namespace, "name": name}).first()
         return _to_model(row) if row else None
 
     def _get_model_by_id(self, conn: sa.Connection, model_id: str) -> Model:
