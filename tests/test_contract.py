@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
+
 import modelyard
 from modelyard.api.app import create_app
+from modelyard.cli.main import main as cli
 from modelyard.config import Settings
 
 DOCS = Path(__file__).parent.parent / "docs"
@@ -45,3 +48,21 @@ def test_every_setting_is_documented() -> None:
         assert f"`{name}`" in doc, name
         assert f"MODELYARD_{name.upper()}" in doc, name
         assert f"--{name.replace('_', '-')}" in doc, name
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[str]:
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, f"{prefix}{name} ")
+        else:
+            found.append(prefix + name)
+    return found
+
+
+def test_every_cli_command_is_documented() -> None:
+    doc = (DOCS / "cli.md").read_text()
+    commands = _commands(cli)
+    assert "server" in commands and "push" in commands
+    missing = [c for c in commands if f"| `{c}" not in doc]
+    assert not missing, f"undocumented commands in docs/cli.md: {missing}"
