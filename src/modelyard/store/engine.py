@@ -62,15 +62,17 @@ _MIGRATION_LOCK = 0x6D6F64656C79
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision; a no-op (one query) when it is already there."""
     cfg = _alembic_config(engine)
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    # Independent features add migrations as separate branches off a common revision, so
+    # "up to date" means: at every head.
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
     with engine.connect() as lock:
         if engine.dialect.name == "postgresql":
             lock.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
         try:
             with engine.connect() as conn:
-                current = MigrationContext.configure(conn).get_current_revision()
-            if current != head:
-                command.upgrade(cfg, "head")
+                current = set(MigrationContext.configure(conn).get_current_heads())
+            if current != heads:
+                command.upgrade(cfg, "heads")
         finally:
             if engine.dialect.name == "postgresql":
                 lock.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
