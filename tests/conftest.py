@@ -3,10 +3,12 @@
 - ``pg_url`` / ``pg_database``: fresh PostgreSQL databases on 127.0.0.1:5432, dropped after the
   session. Skipped when PostgreSQL is unreachable, except in CI (``CI=true``), where that fails.
 - ``sqlite_url``: a migrated SQLite file per test (copied from one migrated once per session).
+- ``pg_engine``: the session's PostgreSQL database, migrated; ``clean_pg_engine`` empties it.
 - ``registry``: a :class:`RegistryService` on SQLite + a tmp blob root, with an admin and a way
-  to add users.
+  to add users; ``pg_registry`` the same on PostgreSQL.
 - ``api``: the ASGI app in-process (``httpx.ASGITransport`` driven from sync tests through one
-  anyio portal), one ``httpx.Client`` per user.
+  anyio portal), one ``httpx.Client`` per user; ``pg_api`` the same on PostgreSQL, and
+  ``api_both`` runs a test once on each.
 - ``assert_problem``: the one check of the RFC 9457 error shape, used by every negative API test.
 """
 
@@ -29,6 +31,7 @@ from modelyard.api.app import create_app
 from modelyard.blobs.local import LocalBlobStore
 from modelyard.domain.entities import User
 from modelyard.domain.service import RegistryService
+from modelyard.store import tables
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sql import SqlMetadataStore
 
@@ -73,6 +76,24 @@ def pg_database() -> Iterator[Any]:
 def pg_url(pg_database: Any) -> str:
     """One fresh PostgreSQL database for the session (empty; the store suite migrates it)."""
     return pg_database()
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[sa.Engine]:
+    """The session's PostgreSQL database, migrated once."""
+    engine = make_engine(pg_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clean_pg_engine(pg_engine: sa.Engine) -> sa.Engine:
+    """The session's PostgreSQL database with every table emptied for this test."""
+    names = ", ".join(t.name for t in tables.metadata.sorted_tables)
+    with pg_engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    return pg_engine
 
 
 # -- SQLite ---------------------------------------------------------------------------------
@@ -132,17 +153,24 @@ class Registry:
         return sorted((self.blob_root / "tmp").iterdir())
 
 
-@pytest.fixture
-def registry(sqlite_engine: sa.Engine, tmp_path: Path) -> Registry:
-    service = RegistryService(SqlMetadataStore(sqlite_engine), LocalBlobStore(tmp_path / "blobs"))
+def _registry(engine: sa.Engine, blob_root: Path) -> Registry:
+    service = RegistryService(SqlMetadataStore(engine), LocalBlobStore(blob_root))
     token = service.bootstrap_admin()
     assert token is not None
     return Registry(
-        service=service,
-        blob_root=tmp_path / "blobs",
-        admin=service.authenticate(token),
-        admin_token=token,
+        service=service, blob_root=blob_root, admin=service.authenticate(token), admin_token=token
     )
+
+
+@pytest.fixture
+def registry(sqlite_engine: sa.Engine, tmp_path: Path) -> Registry:
+    return _registry(sqlite_engine, tmp_path / "blobs")
+
+
+@pytest.fixture
+def pg_registry(clean_pg_engine: sa.Engine, tmp_path: Path) -> Registry:
+    """The same as ``registry``, on the (emptied) PostgreSQL database."""
+    return _registry(clean_pg_engine, tmp_path / "blobs")
 
 
 # -- the API --------------------------------------------------------------------------------
@@ -213,11 +241,29 @@ def portal() -> Iterator[BlockingPortal]:
         yield p
 
 
-@pytest.fixture
-def api(registry: Registry, portal: BlockingPortal) -> Iterator[Api]:
+def _api(registry: Registry, portal: BlockingPortal) -> Iterator[Api]:
     holder = Api(registry=registry, app=create_app(registry.service), portal=portal)
     yield holder
     holder.close()
+
+
+@pytest.fixture
+def api(registry: Registry, portal: BlockingPortal) -> Iterator[Api]:
+    yield from _api(registry, portal)
+
+
+@pytest.fixture
+def pg_api(pg_registry: Registry, portal: BlockingPortal) -> Iterator[Api]:
+    """The app on PostgreSQL."""
+    yield from _api(pg_registry, portal)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api_both(request: pytest.FixtureRequest) -> Api:
+    """The app on SQLite, then on PostgreSQL: a test using it runs once on each."""
+    name = "api" if request.param == "sqlite" else "pg_api"
+    holder: Api = request.getfixturevalue(name)
+    return holder
 
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "errors", "request_id"}
