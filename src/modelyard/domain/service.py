@@ -47,7 +47,13 @@ from modelyard.domain.ids import (
     new_id,
     new_token,
 )
-from modelyard.domain.ports import BlobStore, BlobWriter, MetadataStore, ModelQuery
+from modelyard.domain.ports import (
+    BlobInfo,
+    BlobStore,
+    BlobWriter,
+    MetadataStore,
+    ModelQuery,
+)
 from modelyard.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -214,21 +220,9 @@ class Upload:
 
     def finish(self) -> FileEntry:
         blob = self._writer.commit(expected_sha256=self._sha256, expected_size=self._size)
-        entry = FileEntry(
-            id=new_id(),
-            parent_kind=self.target.parent_kind,
-            parent_id=self.target.parent_id,
-            path=self.path,
-            size=blob.size,
-            sha256=blob.sha256,
-            mime_type=self._mime_type,
-            file_type=self._file_type,
-            storage=FileStorage.STORED,
-            uri=None,
-            created_at=_utcnow(),
+        return self._service.record_blob(
+            self.target, self.path, blob, mime_type=self._mime_type, file_type=self._file_type
         )
-        self._service.store_files(self.target, [entry])
-        return entry
 
 
 class RegistryService:
@@ -645,12 +639,10 @@ class RegistryService:
         file_type: FileType | str | None = None,
     ) -> Upload:
         """Start writing one file to a target from :meth:`file_target` (``write=True``)."""
-        file_path = FilePath.parse(path, "path")
+        file_path, mime, kind = self.file_fields(path, mime_type, file_type)
         digest = Digest.parse(sha256, "sha256") if sha256 else None
         if size is not None and size < 0:
             raise InvalidArgument("size: expected a byte count >= 0", field="size")
-        mime = _text(mime_type, "mime_type", MAX_MIME) or file_rules.guess_mime_type(file_path)
-        kind = self._file_type(file_type, file_path, mime)
         return Upload(
             self,
             target,
@@ -661,6 +653,41 @@ class RegistryService:
             mime_type=mime,
             file_type=kind,
         )
+
+    def file_fields(
+        self, path: str, mime_type: str | None, file_type: FileType | str | None
+    ) -> tuple[FilePath, str, FileType]:
+        """A stored file's checked path, and its MIME type and kind (guessed when absent)."""
+        file_path = FilePath.parse(path, "path")
+        mime = _text(mime_type, "mime_type", MAX_MIME) or file_rules.guess_mime_type(file_path)
+        return file_path, mime, self._file_type(file_type, file_path, mime)
+
+    def record_blob(
+        self,
+        target: FileTarget,
+        path: FilePath,
+        blob: BlobInfo,
+        *,
+        mime_type: str,
+        file_type: FileType,
+    ) -> FileEntry:
+        """Record a blob already in the blob store as the stored file ``path`` of a target
+        (the arguments checked by :meth:`file_fields`)."""
+        entry = FileEntry(
+            id=new_id(),
+            parent_kind=target.parent_kind,
+            parent_id=target.parent_id,
+            path=path,
+            size=blob.size,
+            sha256=blob.sha256,
+            mime_type=mime_type,
+            file_type=file_type,
+            storage=FileStorage.STORED,
+            uri=None,
+            created_at=_utcnow(),
+        )
+        self.store_files(target, [entry])
+        return entry
 
     def upload_file(
         self,

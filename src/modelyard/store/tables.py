@@ -200,3 +200,21 @@ tag_events = sa.Table(
     sa.Column("moved_at", UTCDateTime, nullable=False),
     sa.Index(None, "model_id", "tag"),
 )
+
+#: Chunked uploads in progress (``store/sessions.py``); ``received`` holds [start, end) ranges.
+upload_sessions = sa.Table(
+    "upload_sessions",
+    metadata,
+    _id(),
+    sa.Column("parent_id", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.String(32), nullable=False),
+    sa.Column("path", sa.String(1024), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("mime_type", sa.String(255)),
+    sa.Column("file_type", sa.String(16)),
+    sa.Column("received", Json, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index(None, "expires_at"),
+)
