@@ -609,6 +609,13 @@ class SqlMetadataStore:
 
     def delete_version(self, version_id: str, *, actor: str) -> None:
         with self._write() as conn:
+            # Model row first, then the version: the order tag moves take their locks in.
+            model_id = conn.execute(
+                sa.select(t.versions.c.model_id).where(t.versions.c.id == version_id)
+            ).scalar()
+            if model_id is None:
+                raise VersionNotFound("the version was deleted meanwhile")
+            self._lock_parent(conn, ParentKind.MODEL, model_id)
             row = self._lock_version(conn, version_id)
             tags = conn.execute(
                 sa.select(t.tags.c.tag).where(t.tags.c.version_id == version_id)
@@ -746,7 +753,9 @@ class SqlMetadataStore:
                 sa.select(t.versions.c.number).where(
                     t.versions.c.id == version_id, t.versions.c.model_id == model_id
                 )
-            ).scalar_one()
+            ).scalar()
+            if number is None:  # deleted while we waited for the model's lock
+                raise VersionNotFound("the version was deleted meanwhile")
         if previous is not None:
             conn.execute(t.tags.delete().where(t.tags.c.model_id == model_id, t.tags.c.tag == tag))
         if version_id is not None:
