@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,7 +22,19 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the metadata database; default SQLite in home.",
     )
     blob_url: str | None = Field(
-        default=None, description="Where file bytes go: file:///path; default home/blobs."
+        default=None,
+        description="Where file bytes go: file:///path or s3://bucket/prefix; default home/blobs.",
+    )
+    s3_endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL (SeaweedFS, MinIO, ...); default AWS."
+    )
+    s3_access_key: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret_key: SecretStr | None = Field(default=None, description="S3 secret access key.")
+    s3_region: str | None = Field(default=None, description="S3 region.")
+    gc_grace_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="Garbage collection keeps unreferenced blobs younger than this.",
     )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")
@@ -30,17 +42,6 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'modelyard.db'}"
-
-    @property
-    def blob_root(self) -> Path:
-        if self.blob_url is None:
-            return self.home / "blobs"
-        if self.blob_url.startswith("file://"):
-            return Path(self.blob_url.removeprefix("file://"))
-        raise ValueError(
-            f"MODELYARD_BLOB_URL: expected file:///path, got {self.blob_url!r} "
-            "(S3 storage is not available yet)"
-        )
 
     @property
     def token_file(self) -> Path:

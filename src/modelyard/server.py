@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from modelyard.api.app import create_app
-from modelyard.blobs.local import LocalBlobStore
+from modelyard.blobs import open_blob_store
 from modelyard.config import Settings
 from modelyard.domain.service import RegistryService
 from modelyard.store.engine import make_engine, migrate
@@ -20,7 +21,11 @@ def build_service(settings: Settings) -> RegistryService:
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    return RegistryService(SqlMetadataStore(engine), LocalBlobStore(settings.blob_root))
+    return RegistryService(
+        SqlMetadataStore(engine),
+        open_blob_store(settings),
+        gc_grace=timedelta(seconds=settings.gc_grace_seconds),
+    )
 
 
 def write_token_file(path: Path, token: str) -> None:

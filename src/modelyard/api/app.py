@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import modelyard
 from modelyard.api import errors
 from modelyard.api.limits import BodyLimitMiddleware
-from modelyard.api.routes import files, models, users, versions
+from modelyard.api.routes import admin, files, models, users, versions
 from modelyard.domain.service import RegistryService
 
 
@@ -32,7 +32,7 @@ def create_app(service: RegistryService) -> FastAPI:
         """Liveness; the only route besides the docs that needs no token."""
         return {"status": "ok"}
 
-    for module in (models, versions, files, users):
+    for module in (models, versions, files, users, admin):
         app.include_router(module.router)
     return app
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelyard.domain import entities as e
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
+from modelyard.domain.gc import GcReport
 
 
 class _In(BaseModel):
@@ -297,6 +298,34 @@ class NamespaceOut(BaseModel):
 
 class NamespaceList(BaseModel):
     namespaces: list[NamespaceOut]
+
+
+# -- admin --------------------------------------------------------------------------------
+
+
+class GcBlobOut(BaseModel):
+    sha256: str
+    size: int
+    modified_at: datetime
+
+
+class GcOut(BaseModel):
+    removed: int
+    freed_bytes: int
+    dry_run: bool
+    blobs: list[GcBlobOut]
+
+    @classmethod
+    def from_report(cls, r: GcReport) -> GcOut:
+        return cls(
+            removed=r.removed,
+            freed_bytes=r.freed_bytes,
+            dry_run=r.dry_run,
+            blobs=[
+                GcBlobOut(sha256=b.sha256, size=b.size, modified_at=b.modified_at)
+                for b in r.blobs
+            ],
+        )
 
 
 class Problem(BaseModel):

@@ -10,15 +10,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from modelyard.domain.ports import BlobInfo
+from modelyard.domain.ports import BlobInfo, StoredBlob
 from modelyard.errors import FileNotFound, IntegrityError
 
 READ_CHUNK = 1024 * 1024
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class LocalBlobWriter:
@@ -54,12 +58,17 @@ class LocalBlobWriter:
             os.fsync(self._file.fileno())
             self._file.close()
             target = self._store.path_for(digest)
-            if target.exists():
-                self._tmp.unlink()  # dedup: identical content is already there
-            else:
+            try:
+                # Dedup: identical content is already there. Touching it restarts gc's grace
+                # period, so a collection running now cannot remove what this upload returns.
+                os.utime(target)
+            except FileNotFoundError:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(self._tmp, target)
+                os.utime(target)
                 _fsync_dir(target.parent)
+            else:
+                self._tmp.unlink()
             self._done = True
             return BlobInfo(sha256=digest, size=self._size)
         except BaseException:
@@ -107,6 +116,32 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise FileNotFound(f"blob sha256:{sha256} is missing from the blob store") from None
         return _read_range(f, start, end)
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        for shard in sorted((self.root / "sha256").iterdir()):
+            for path in sorted(shard.iterdir()) if shard.is_dir() else ():
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # removed since the listing
+                    continue
+                if stat.S_ISREG(st.st_mode) and _HEX64.fullmatch(path.name):
+                    yield StoredBlob(
+                        sha256=path.name,
+                        size=st.st_size,
+                        modified_at=datetime.fromtimestamp(st.st_mtime, UTC),
+                    )
+
+    def delete(self, sha256: str, *, modified_before: datetime | None = None) -> bool:
+        path = self.path_for(sha256)
+        try:
+            if modified_before is not None:
+                mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                if mtime >= modified_before:
+                    return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
 
 def _read_range(f: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:

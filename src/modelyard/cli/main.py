@@ -8,7 +8,7 @@ from typing import Any
 import click
 import httpx
 
-from modelyard.cli import metrics, models, tags, transfer, users, versions
+from modelyard.cli import gc, metrics, models, tags, transfer, users, versions
 from modelyard.cli._common import Env
 from modelyard.config import Settings
 from modelyard.errors import RegistryError
@@ -51,7 +51,20 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
 @click.option("--host", help="Bind address [MODELYARD_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port [MODELYARD_PORT, default 8700].")
 @click.option("--database-url", help="Metadata database URL [MODELYARD_DATABASE_URL].")
-@click.option("--blob-url", help="Blob store URL, file:///path [MODELYARD_BLOB_URL].")
+@click.option(
+    "--blob-url", help="Blob store URL, file:///path or s3://bucket/prefix [MODELYARD_BLOB_URL]."
+)
+@click.option("--s3-endpoint", help="S3 endpoint URL [MODELYARD_S3_ENDPOINT].")
+@click.option("--s3-access-key", help="S3 access key id [MODELYARD_S3_ACCESS_KEY].")
+@click.option(
+    "--s3-secret-key", help="S3 secret key [MODELYARD_S3_SECRET_KEY; prefer the variable]."
+)
+@click.option("--s3-region", help="S3 region [MODELYARD_S3_REGION].")
+@click.option(
+    "--gc-grace-seconds",
+    type=click.IntRange(min=0),
+    help="Age before gc may remove an unreferenced blob [MODELYARD_GC_GRACE_SECONDS, 3600].",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--access-log/--no-access-log",
@@ -65,6 +78,11 @@ def server(
     port: int | None,
     database_url: str | None,
     blob_url: str | None,
+    s3_endpoint: str | None,
+    s3_access_key: str | None,
+    s3_secret_key: str | None,
+    s3_region: str | None,
+    gc_grace_seconds: int | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -81,6 +99,11 @@ def server(
             "port": port,
             "database_url": database_url,
             "blob_url": blob_url,
+            "s3_endpoint": s3_endpoint,
+            "s3_access_key": s3_access_key,
+            "s3_secret_key": s3_secret_key,
+            "s3_region": s3_region,
+            "gc_grace_seconds": gc_grace_seconds,
         }.items()
         if v is not None
     }
@@ -106,5 +129,6 @@ for _command in (
     tags.tags,
     users.users,
     users.tokens,
+    gc.gc,
 ):
     main.add_command(_command)

@@ -46,6 +46,15 @@ class BlobInfo:
     size: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class StoredBlob:
+    """A published blob as the store lists it."""
+
+    sha256: str
+    size: int
+    modified_at: datetime
+
+
 class MetadataStore(Protocol):
     # -- users and tokens ------------------------------------------------------------------
     def create_user(self, *, name: str, is_admin: bool) -> User:
@@ -154,6 +163,10 @@ class MetadataStore(Protocol):
 
     def get_file(self, parent_id: str, path: str) -> FileEntry | None: ...
 
+    def referenced_blobs(self) -> set[str]:
+        """Every SHA-256 (hex) named by any file row, of every model and version."""
+        ...
+
     # -- metrics ---------------------------------------------------------------------------
     def add_metrics(self, parent_id: str, metrics: list[Metric]) -> None: ...
 
@@ -199,4 +212,13 @@ class BlobStore(Protocol):
 
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The bytes [start, end) of a blob (end None: to its end), in chunks."""
+        ...
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """Every published blob; blobs still being written are not listed."""
+        ...
+
+    def delete(self, sha256: str, *, modified_before: datetime | None = None) -> bool:
+        """Remove a blob; with ``modified_before``, only if it was last modified (written, or
+        deduplicated onto) before that instant. True if a blob was removed."""
         ...

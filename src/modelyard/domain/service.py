@@ -35,6 +35,7 @@ from modelyard.domain.entities import (
     User,
 )
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
+from modelyard.domain.gc import GcReport, collect_garbage
 from modelyard.domain.ids import (
     Digest,
     FilePath,
@@ -232,10 +233,12 @@ class RegistryService:
         blobs: BlobStore,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        gc_grace: timedelta = timedelta(hours=1),
     ) -> None:
         self.store = store
         self.blobs = blobs
         self._clock = clock
+        self.gc_grace = gc_grace
 
     # -- users and tokens --------------------------------------------------------------------
 
@@ -263,6 +266,13 @@ class RegistryService:
             user_id=user.id, token_hash=hash_token(token), name=name, expires_at=expires_at
         )
         return token
+
+    def collect_garbage(self, actor: User, *, dry_run: bool = False) -> GcReport:
+        """(Admins) remove blobs no file references, older than the grace period."""
+        self._require_admin(actor, "collect garbage")
+        return collect_garbage(
+            self.store, self.blobs, now=self._clock(), grace=self.gc_grace, dry_run=dry_run
+        )
 
     def create_user(self, actor: User, *, name: str, is_admin: bool = False) -> User:
         self._require_admin(actor, "create users")

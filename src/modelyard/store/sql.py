@@ -695,6 +695,11 @@ class SqlMetadataStore:
             ).first()
         return _to_file(row) if row else None
 
+    def referenced_blobs(self) -> set[str]:
+        query = sa.select(t.files.c.sha256).where(t.files.c.sha256.is_not(None)).distinct()
+        with self._read() as conn:
+            return set(conn.execute(query).scalars())
+
     # -- metrics -----------------------------------------------------------------------------
 
     def add_metrics(self, parent_id: str, metrics: list[Metric]) -> None:
