@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Garbage collection keeps unreferenced blobs younger than this.",
     )
+    bundle_max_size: int = Field(
+        default=64 * 1024**3,
+        gt=0,
+        description="Largest total uncompressed size of an uploaded zip bundle, in bytes.",
+    )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")
 

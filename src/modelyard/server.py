@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from modelyard.api.app import create_app
 from modelyard.blobs import open_blob_store
 from modelyard.config import Settings
+from modelyard.domain.bundles import BundleLimits
 from modelyard.domain.service import RegistryService
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sql import SqlMetadataStore
@@ -49,4 +50,6 @@ def bootstrap(settings: Settings, service: RegistryService) -> bool:
 def build_app(settings: Settings) -> FastAPI:
     service = build_service(settings)
     bootstrap(settings, service)
-    return create_app(service)
+    # Bundle uploads spool under home: on disk, where /tmp may be memory.
+    limits = BundleLimits(max_total_size=settings.bundle_max_size, spool_dir=settings.home)
+    return create_app(service, bundle_limits=limits)

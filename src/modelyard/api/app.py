@@ -10,11 +10,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import modelyard
 from modelyard.api import errors
 from modelyard.api.limits import BodyLimitMiddleware
-from modelyard.api.routes import admin, files, models, users, versions
+from modelyard.api.routes import admin, bundles, files, models, users, versions
+from modelyard.domain.bundles import BundleLimits, Bundles
 from modelyard.domain.service import RegistryService
 
 
-def create_app(service: RegistryService) -> FastAPI:
+def create_app(
+    service: RegistryService, bundle_limits: BundleLimits | None = None
+) -> FastAPI:
     app = FastAPI(
         title="modelyard",
         version=modelyard.__version__,
@@ -22,6 +25,7 @@ def create_app(service: RegistryService) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.service = service
+    app.state.bundles = Bundles(service, bundle_limits or BundleLimits())
     errors.install(app)
 
     app.add_middleware(BodyLimitMiddleware)
@@ -32,7 +36,7 @@ def create_app(service: RegistryService) -> FastAPI:
         """Liveness; the only route besides the docs that needs no token."""
         return {"status": "ok"}
 
-    for module in (models, versions, files, users, admin):
+    for module in (models, versions, files, bundles, users, admin):
         app.include_router(module.router)
     return app
 

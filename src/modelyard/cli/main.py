@@ -8,7 +8,7 @@ from typing import Any
 import click
 import httpx
 
-from modelyard.cli import gc, metrics, models, tags, transfer, users, versions
+from modelyard.cli import bundles, gc, metrics, models, tags, transfer, users, versions
 from modelyard.cli._common import Env
 from modelyard.config import Settings
 from modelyard.errors import RegistryError
@@ -65,6 +65,12 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     type=click.IntRange(min=0),
     help="Age before gc may remove an unreferenced blob [MODELYARD_GC_GRACE_SECONDS, 3600].",
 )
+@click.option(
+    "--bundle-max-size",
+    type=click.IntRange(min=1),
+    help="Largest uncompressed size of an uploaded zip bundle in bytes "
+    "[MODELYARD_BUNDLE_MAX_SIZE, 64 GiB].",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--access-log/--no-access-log",
@@ -83,6 +89,7 @@ def server(
     s3_secret_key: str | None,
     s3_region: str | None,
     gc_grace_seconds: int | None,
+    bundle_max_size: int | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -95,6 +102,7 @@ def server(
         k: v
         for k, v in {
             "home": home,
+            "bundle_max_size": bundle_max_size,
             "host": host,
             "port": port,
             "database_url": database_url,
@@ -125,6 +133,7 @@ for _command in (
     versions.versions,
     transfer.push,
     transfer.pull,
+    bundles.bundle,
     metrics.metrics,
     tags.tags,
     users.users,

@@ -176,6 +176,19 @@ class Transport:
         raise_for_error(response)
         return FileOut.model_validate_json(response.content)
 
+    def put_file(
+        self, path: str, local: Path, out: type[M], progress: Progress | None = None
+    ) -> M:
+        """PUT a local file as the raw body, streamed; the answer parsed into ``out``."""
+        response = self._http.put(
+            path,
+            content=read_chunks(local, progress),
+            headers={"Content-Length": str(local.stat().st_size)},
+            timeout=self._transfer_timeout,
+        )
+        raise_for_error(response)
+        return out.model_validate_json(response.content)
+
     def download(
         self,
         path: str,

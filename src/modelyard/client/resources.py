@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from modelyard.api import schemas as s
+from modelyard.client._bundles import verify_bundle
 from modelyard.client._files import PathLike, Progress, collect, inside
 from modelyard.client._transport import Transport, file_path, paginate, segment
 from modelyard.domain.entities import MetaInfo, Provenance
@@ -427,6 +428,25 @@ class ModelVersion(_Entity):
     def refresh(self) -> ModelVersion:
         self._set(self._t.call("GET", self._path, s.VersionOut))
         return self
+
+    def upload_bundle(self, zip_path: PathLike, progress: Progress | None = None) -> list[Artifact]:
+        """Upload one zip whose file members become this version's files (all or none: an
+        unsafe or oversized member refuses the whole zip, naming it)."""
+        stored = self._t.put_file(self._path + "/bundle", Path(zip_path), s.FileList, progress)
+        return [Artifact.from_wire(f) for f in stored.files]
+
+    def download_bundle(self, dest_zip: PathLike, progress: Progress | None = None) -> Path:
+        """Download every stored file as one zip at ``dest_zip``, with
+        ``modelyard-manifest.json``; each member is checked against the manifest's SHA-256
+        (:class:`IntegrityError` and no file left on a mismatch)."""
+        dest = Path(dest_zip)
+        self._t.download(self._path + "/bundle", dest, progress=progress)
+        try:
+            verify_bundle(dest)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+        return dest
 
     def finish(self) -> ModelVersion:
         """PENDING -> READY: the server verifies every file; they are immutable afterwards."""

@@ -219,6 +219,24 @@ class Upload:
     def abort(self) -> None:
         self._writer.abort()
 
+    def commit(self) -> FileEntry:
+        """Make the bytes durable and return their stored file entry WITHOUT recording it; a
+        bundle records all of its members in one :meth:`RegistryService.store_files`."""
+        blob = self._writer.commit(expected_sha256=self._sha256, expected_size=self._size)
+        return FileEntry(
+            id=new_id(),
+            parent_kind=self.target.parent_kind,
+            parent_id=self.target.parent_id,
+            path=self.path,
+            size=blob.size,
+            sha256=blob.sha256,
+            mime_type=self._mime_type,
+            file_type=self._file_type,
+            storage=FileStorage.STORED,
+            uri=None,
+            created_at=_utcnow(),
+        )
+
     def finish(self) -> FileEntry:
         blob = self._writer.commit(expected_sha256=self._sha256, expected_size=self._size)
         return self._service.record_blob(
