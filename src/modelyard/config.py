@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest total uncompressed size of an uploaded zip bundle, in bytes.",
     )
+    upload_session_ttl_seconds: int = Field(
+        default=86_400,
+        gt=0,
+        description="Resumable upload sessions expire this long after they start.",
+    )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")
 

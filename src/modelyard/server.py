@@ -13,7 +13,9 @@ from modelyard.blobs import open_blob_store
 from modelyard.config import Settings
 from modelyard.domain.bundles import BundleLimits
 from modelyard.domain.service import RegistryService
+from modelyard.domain.uploads import UploadSessions
 from modelyard.store.engine import make_engine, migrate
+from modelyard.store.sessions import SqlUploadSessionStore
 from modelyard.store.sql import SqlMetadataStore
 
 
@@ -52,4 +54,16 @@ def build_app(settings: Settings) -> FastAPI:
     bootstrap(settings, service)
     # Bundle uploads spool under home: on disk, where /tmp may be memory.
     limits = BundleLimits(max_total_size=settings.bundle_max_size, spool_dir=settings.home)
-    return create_app(service, bundle_limits=limits)
+    return create_app(service, build_upload_sessions(settings, service), bundle_limits=limits)
+
+
+def build_upload_sessions(settings: Settings, service: RegistryService) -> UploadSessions:
+    """Upload sessions staged under ``home/uploads``; expired ones are cleaned right away."""
+    sessions = UploadSessions(
+        service,
+        SqlUploadSessionStore(make_engine(settings.resolved_database_url)),
+        settings.home / "uploads",
+        ttl=timedelta(seconds=settings.upload_session_ttl_seconds),
+    )
+    sessions.clean_expired()
+    return sessions

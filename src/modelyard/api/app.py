@@ -10,14 +10,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import modelyard
 from modelyard.api import errors
 from modelyard.api.limits import BodyLimitMiddleware
-from modelyard.api.routes import admin, bundles, files, models, users, versions
+from modelyard.api.routes import admin, bundles, files, models, uploads, users, versions
 from modelyard.domain.bundles import BundleLimits, Bundles
 from modelyard.domain.service import RegistryService
+from modelyard.domain.uploads import UploadSessions
 
 
 def create_app(
-    service: RegistryService, bundle_limits: BundleLimits | None = None
+    service: RegistryService,
+    upload_sessions: UploadSessions | None = None,
+    bundle_limits: BundleLimits | None = None,
 ) -> FastAPI:
+    """The app; ``upload_sessions`` enables the resumable upload routes (else they answer 409)."""
     app = FastAPI(
         title="modelyard",
         version=modelyard.__version__,
@@ -25,6 +29,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.service = service
+    app.state.uploads = upload_sessions
     app.state.bundles = Bundles(service, bundle_limits or BundleLimits())
     errors.install(app)
 
@@ -36,7 +41,7 @@ def create_app(
         """Liveness; the only route besides the docs that needs no token."""
         return {"status": "ok"}
 
-    for module in (models, versions, files, bundles, users, admin):
+    for module in (models, versions, files, bundles, uploads, users, admin):
         app.include_router(module.router)
     return app
 

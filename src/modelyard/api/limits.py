@@ -1,6 +1,7 @@
 """A cap on request bodies that are read into memory (JSON), answered as problem+json.
 
-File uploads (``PUT .../files/{path}``, ``PUT .../bundle``) stream to disk and are exempt.
+File uploads (``PUT .../files/{path}``, ``PUT .../uploads/{id}``, ``PUT .../bundle``)
+stream to disk and are exempt.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from modelyard.errors import ErrorCode
 #: Largest request body outside file uploads.
 MAX_JSON_BODY = 16 * 1024 * 1024
 
-_UPLOAD = re.compile(r"^/api/v1/models/[^/]+/[^/]+/((versions/[^/]+/)?files/.+|versions/[^/]+/bundle$)")
+_UPLOAD = re.compile(
+    r"^/api/v1/models/[^/]+/[^/]+/(versions/[^/]+/)?(files/.+|uploads/[^/]+|bundle)$"
+)
 
 
 class _TooLarge(Exception):

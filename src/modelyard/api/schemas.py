@@ -15,6 +15,7 @@ from modelyard.domain import entities as e
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.gc import GcReport
+from modelyard.domain.uploads import UploadSession
 
 
 class _In(BaseModel):
@@ -164,6 +165,46 @@ class FileOut(BaseModel):
 
 class FileList(BaseModel):
     files: list[FileOut]
+
+
+class UploadStart(_In):
+    path: str
+    size: int = Field(ge=0, description="The file's exact size in bytes")
+    sha256: str | None = Field(default=None, description="Expected SHA-256; verified on finish")
+    mime_type: str | None = None
+    file_type: FileType | None = None
+
+
+class UploadOut(BaseModel):
+    id: str
+    path: str
+    size: int
+    sha256: str | None
+    received: list[tuple[int, int]] = Field(
+        description="Byte ranges stored so far, [start, end) with end exclusive, sorted"
+    )
+    expires_at: datetime
+    chunk_size_hint: int
+
+    @classmethod
+    def from_entity(cls, u: UploadSession, chunk_size_hint: int) -> UploadOut:
+        return cls(
+            id=u.id,
+            path=u.path,
+            size=u.size,
+            sha256=u.sha256,
+            received=[(a, b) for a, b in u.received],
+            expires_at=u.expires_at,
+            chunk_size_hint=chunk_size_hint,
+        )
+
+
+class DedupFile(_In):
+    path: str
+    sha256: str
+    size: int | None = Field(default=None, ge=0)
+    mime_type: str | None = None
+    file_type: FileType | None = None
 
 
 class TrackedFile(_In):

@@ -71,6 +71,11 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     help="Largest uncompressed size of an uploaded zip bundle in bytes "
     "[MODELYARD_BUNDLE_MAX_SIZE, 64 GiB].",
 )
+@click.option(
+    "--upload-session-ttl-seconds",
+    type=click.IntRange(min=1),
+    help="Lifetime of a resumable upload session [MODELYARD_UPLOAD_SESSION_TTL_SECONDS, 86400].",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--access-log/--no-access-log",
@@ -89,6 +94,7 @@ def server(
     s3_secret_key: str | None,
     s3_region: str | None,
     gc_grace_seconds: int | None,
+    upload_session_ttl_seconds: int | None,
     bundle_max_size: int | None,
     log_level: str,
     access_log: bool,
@@ -112,6 +118,7 @@ def server(
             "s3_secret_key": s3_secret_key,
             "s3_region": s3_region,
             "gc_grace_seconds": gc_grace_seconds,
+            "upload_session_ttl_seconds": upload_session_ttl_seconds,
         }.items()
         if v is not None
     }

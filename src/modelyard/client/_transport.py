@@ -163,9 +163,16 @@ class Transport:
         """A request whose answer has no body worth reading (e.g. 204)."""
         raise_for_error(self._http.request(method, path, json=json))
 
-    def upload(self, path: str, local: Path, progress: Progress | None = None) -> FileOut:
-        """PUT a file's bytes streamed from disk; the server checks them against its SHA-256."""
-        digest = sha256_file(local)
+    def upload(
+        self,
+        path: str,
+        local: Path,
+        progress: Progress | None = None,
+        sha256: str | None = None,
+    ) -> FileOut:
+        """PUT a file's bytes streamed from disk; the server checks them against its SHA-256
+        (``sha256``, computed here when not given)."""
+        digest = sha256 or sha256_file(local)
         response = self._http.put(
             path,
             params={"sha256": digest},

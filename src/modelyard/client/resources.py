@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from modelyard.api import schemas as s
 from modelyard.client._bundles import verify_bundle
 from modelyard.client._files import PathLike, Progress, collect, inside
+from modelyard.client._sessions import send_file
 from modelyard.client._transport import Transport, file_path, paginate, segment
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, VersionState
@@ -146,9 +147,12 @@ class _Entity:
     def upload_artifact(
         self, files: PathLike | Iterable[PathLike], progress: Progress | None = None
     ) -> list[Artifact]:
-        """Upload local files; a directory uploads every file under it by relative path."""
+        """Upload local files; a directory uploads every file under it by relative path.
+
+        A file whose content the server already stores is registered without sending it;
+        files of 64 MiB and more go in resumable chunks, each retried on failure."""
         return [
-            Artifact.from_wire(self._t.upload(self._file_url(name), local, progress))
+            Artifact.from_wire(send_file(self._t, self._path, name, local, progress))
             for local, name in collect(files)
         ]
 

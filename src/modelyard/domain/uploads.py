@@ -1,0 +1,375 @@
+"""Chunked, resumable upload sessions, and registering a file by digest (dedup before transfer).
+
+A session declares a file's path and size (and optionally its SHA-256). Chunks arrive as byte
+ranges in any order and are written into a sparse staging file of that size under the server's
+home; the ranges received so far are recorded in the database, so a client that lost its
+connection asks for them and sends only what is missing. Finishing checks that every byte
+arrived, then streams the staging file through :meth:`RegistryService.begin_upload` -- the same
+commit path as a single-request upload (hashed on the way, verified, published atomically).
+
+Every call checks the caller's rights on the target exactly as a single upload does
+(:meth:`RegistryService.file_target` with ``write=True``), and a session is visible only to the
+user who started it. Sessions expire ``ttl`` after they start; :meth:`UploadSessions.clean_expired`
+removes their rows and staging files (called on server start and whenever a session starts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from modelyard.domain.entities import FileEntry, User
+from modelyard.domain.enums import FileType
+from modelyard.domain.ids import Digest, new_id
+from modelyard.domain.ports import BlobInfo
+from modelyard.domain.service import FileTarget, RegistryService
+from modelyard.errors import (
+    FailedPrecondition,
+    FileNotFound,
+    IntegrityError,
+    InvalidArgument,
+    NotFound,
+)
+
+#: What the server suggests as a chunk size; any size works.
+CHUNK_SIZE_HINT = 16 * 1024 * 1024
+#: Bytes read from the staging file per write into the blob store on finish.
+COMMIT_READ = 8 * 1024 * 1024
+MAX_FILE_SIZE = 2**63 - 1
+
+Range = tuple[int, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadSession:
+    """A file upload in progress; ``received`` holds sorted, disjoint ``[start, end)`` ranges."""
+
+    id: str
+    parent_id: str
+    user_id: str
+    path: str
+    size: int
+    sha256: str | None
+    mime_type: str
+    file_type: FileType
+    received: tuple[Range, ...]
+    created_at: datetime
+    expires_at: datetime
+
+    @property
+    def complete(self) -> bool:
+        return self.size == 0 or self.received == ((0, self.size),)
+
+    def missing(self) -> list[Range]:
+        """The ranges still to send."""
+        gaps, at = [], 0
+        for start, end in self.received:
+            if start > at:
+                gaps.append((at, start))
+            at = end
+        if at < self.size:
+            gaps.append((at, self.size))
+        return gaps
+
+
+class UploadSessionStore(Protocol):
+    """The session table (``store/sessions.py``). Each method is one transaction."""
+
+    def create(self, session: UploadSession) -> None: ...
+
+    def get(self, session_id: str) -> UploadSession | None: ...
+
+    def update_received(
+        self, session_id: str, merge: Callable[[tuple[Range, ...]], tuple[Range, ...]]
+    ) -> UploadSession | None:
+        """Replace ``received`` by ``merge(received)`` with the row locked; None if gone."""
+        ...
+
+    def delete(self, session_id: str) -> None: ...
+
+    def delete_expired(self, now: datetime) -> list[str]:
+        """Delete sessions that expired by ``now``; returns their ids."""
+        ...
+
+
+def merge_range(received: tuple[Range, ...], new: Range) -> tuple[Range, ...]:
+    """``received`` with ``new`` added, adjacent ranges joined. A range partly overlapping
+    received bytes is refused (a whole re-send of received bytes is not: it changes nothing)."""
+    start, end = new
+    for a, b in received:
+        if a <= start and end <= b:
+            return received
+        if start < b and a < end:
+            raise InvalidArgument(
+                f"Content-Range: bytes {start}-{end - 1} overlap bytes {a}-{b - 1} already "
+                "received; send only missing ranges (GET the session to see them)",
+                field="Content-Range",
+            )
+    merged: list[Range] = []
+    for a, b in sorted((*received, new)):
+        if merged and merged[-1][1] == a:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return tuple(merged)
+
+
+class Chunk:
+    """One range's bytes on their way into the staging file: :meth:`write`, then
+    :meth:`finish` (records the range) or :meth:`abort` (records nothing)."""
+
+    def __init__(self, sessions: UploadSessions, session: UploadSession, start: int, end: int):
+        self._sessions = sessions
+        self.session = session
+        self.start, self.end = start, end
+        self._received = 0
+        self._skip = merge_range(session.received, (start, end)) == session.received
+        self._file = None if self._skip else sessions.staging_file(session.id).open("r+b")
+        if self._file is not None:
+            self._file.seek(start)
+
+    def write(self, data: bytes) -> None:
+        if self._received + len(data) > self.end - self.start:
+            raise InvalidArgument(
+                f"body: more bytes than Content-Range bytes {self.start}-{self.end - 1} "
+                f"announces ({self.end - self.start})",
+                field="body",
+            )
+        self._received += len(data)
+        if self._file is not None:
+            self._file.write(data)
+
+    def finish(self) -> UploadSession:
+        try:
+            if self._received != self.end - self.start:
+                raise InvalidArgument(
+                    f"body: expected {self.end - self.start} bytes for Content-Range bytes "
+                    f"{self.start}-{self.end - 1}, received {self._received}",
+                    field="body",
+                )
+            if self._file is not None:
+                self._file.flush()
+                os.fdatasync(self._file.fileno())
+        finally:
+            self.abort()
+        updated = self._sessions.store.update_received(
+            self.session.id, lambda received: merge_range(received, (self.start, self.end))
+        )
+        if updated is None:
+            raise self._sessions.not_found(self.session.id)
+        return updated
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class UploadSessions:
+    """The upload-session use cases, on top of a :class:`RegistryService`."""
+
+    def __init__(
+        self,
+        service: RegistryService,
+        store: UploadSessionStore,
+        staging_dir: Path,
+        *,
+        ttl: timedelta = timedelta(hours=24),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.service = service
+        self.store = store
+        self.staging_dir = Path(staging_dir)
+        self.staging_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.ttl = ttl
+        self._clock = clock
+
+    def staging_file(self, session_id: str) -> Path:
+        return self.staging_dir / session_id
+
+    @staticmethod
+    def not_found(session_id: str) -> NotFound:
+        return NotFound(
+            f"upload session {session_id!r} not found: it finished, was aborted or expired; "
+            "start a new one"
+        )
+
+    def clean_expired(self) -> int:
+        """Remove expired sessions and their staging files; returns how many."""
+        ids = self.store.delete_expired(self._clock())
+        for session_id in ids:
+            self.staging_file(session_id).unlink(missing_ok=True)
+        return len(ids)
+
+    def start(
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        ref: str | None,
+        *,
+        path: str,
+        size: int,
+        sha256: str | None = None,
+        mime_type: str | None = None,
+        file_type: FileType | str | None = None,
+    ) -> UploadSession:
+        self.clean_expired()
+        target = self.service.file_target(actor, namespace, model_name, ref, write=True)
+        file_path, mime, kind = self.service.file_fields(path, mime_type, file_type)
+        if not 0 <= size <= MAX_FILE_SIZE:
+            raise InvalidArgument("size: expected a byte count from 0 to 2**63-1", field="size")
+        now = self._clock()
+        session = UploadSession(
+            id=new_id(),
+            parent_id=target.parent_id,
+            user_id=actor.id,
+            path=file_path,
+            size=size,
+            sha256=Digest.parse(sha256, "sha256") if sha256 else None,
+            mime_type=mime,
+            file_type=kind,
+            received=(),
+            created_at=now,
+            expires_at=now + self.ttl,
+        )
+        staging = self.staging_file(session.id)
+        with staging.open("xb") as f:
+            f.truncate(size)  # sparse: disk fills as chunks arrive
+        try:
+            self.store.create(session)
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        return session
+
+    def _session(
+        self, actor: User, namespace: str, model_name: str, ref: str | None, session_id: str
+    ) -> tuple[FileTarget, UploadSession]:
+        target = self.service.file_target(actor, namespace, model_name, ref, write=True)
+        session = self.store.get(session_id) if len(session_id) <= 64 else None
+        if (
+            session is None
+            or session.parent_id != target.parent_id
+            or session.user_id != actor.id
+            or session.expires_at <= self._clock()
+        ):
+            raise self.not_found(session_id)
+        return target, session
+
+    def get(
+        self, actor: User, namespace: str, model_name: str, ref: str | None, session_id: str
+    ) -> UploadSession:
+        return self._session(actor, namespace, model_name, ref, session_id)[1]
+
+    def begin_chunk(
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        ref: str | None,
+        session_id: str,
+        *,
+        start: int,
+        end: int,
+        total: int | None,
+    ) -> Chunk:
+        """Accept the bytes ``[start, end)``; ``total`` is the size the client announces."""
+        _, session = self._session(actor, namespace, model_name, ref, session_id)
+        if total is not None and total != session.size:
+            raise InvalidArgument(
+                f"Content-Range: total size {total} differs from the session's {session.size}",
+                field="Content-Range",
+            )
+        if not 0 <= start < end <= session.size:
+            raise InvalidArgument(
+                f"Content-Range: bytes {start}-{end - 1} are outside the file's "
+                f"{session.size} bytes",
+                field="Content-Range",
+            )
+        return Chunk(self, session, start, end)
+
+    def finish(
+        self, actor: User, namespace: str, model_name: str, ref: str | None, session_id: str
+    ) -> FileEntry:
+        """Check that every byte arrived, then commit the staged file as the target's file
+        (verified against the declared size and SHA-256). A hash mismatch discards the
+        session; missing bytes keep it open."""
+        target, session = self._session(actor, namespace, model_name, ref, session_id)
+        if not session.complete:
+            gaps = ", ".join(f"{a}-{b - 1}" for a, b in session.missing()[:5])
+            raise FailedPrecondition(
+                f"received: bytes {gaps} of {session.size} are missing; send them, then finish",
+                field="received",
+                details={"missing": [list(r) for r in session.missing()]},
+            )
+        upload = self.service.begin_upload(
+            target,
+            session.path,
+            sha256=session.sha256,
+            size=session.size,
+            mime_type=session.mime_type,
+            file_type=session.file_type,
+        )
+        try:
+            with self.staging_file(session.id).open("rb") as f:
+                while data := f.read(COMMIT_READ):
+                    upload.write(data)
+            entry = upload.finish()
+        except IntegrityError:
+            upload.abort()
+            self._discard(session.id)
+            raise
+        except BaseException:
+            upload.abort()
+            raise
+        self._discard(session.id)
+        return entry
+
+    def abort(
+        self, actor: User, namespace: str, model_name: str, ref: str | None, session_id: str
+    ) -> None:
+        _, session = self._session(actor, namespace, model_name, ref, session_id)
+        self._discard(session.id)
+
+    def _discard(self, session_id: str) -> None:
+        self.store.delete(session_id)
+        with contextlib.suppress(FileNotFoundError):
+            self.staging_file(session_id).unlink()
+
+
+def register_by_digest(
+    service: RegistryService,
+    actor: User,
+    namespace: str,
+    model_name: str,
+    ref: str | None,
+    *,
+    path: str,
+    sha256: str,
+    size: int | None = None,
+    mime_type: str | None = None,
+    file_type: FileType | str | None = None,
+) -> FileEntry:
+    """Dedup before transfer: record the file ``path`` from a blob the store already holds.
+    FileNotFound when no blob has that SHA-256 (and ``size``, when given): upload the bytes."""
+    target = service.file_target(actor, namespace, model_name, ref, write=True)
+    file_path, mime, kind = service.file_fields(path, mime_type, file_type)
+    digest = Digest.parse(sha256, "sha256")
+    if size is not None and not 0 <= size <= MAX_FILE_SIZE:
+        raise InvalidArgument("size: expected a byte count from 0 to 2**63-1", field="size")
+    stored = service.blobs.size(digest) if service.blobs.exists(digest) else None
+    if stored is None or (size is not None and stored != size):
+        raise FileNotFound(
+            f"no stored blob has sha256 {digest}"
+            + (f" and size {size}" if size is not None else "")
+            + "; upload the file's bytes instead"
+        )
+    return service.record_blob(
+        target, file_path, BlobInfo(sha256=digest, size=stored), mime_type=mime, file_type=kind
+    )
