@@ -36,15 +36,26 @@ class Settings(BaseSettings):
         ge=0,
         description="Garbage collection keeps unreferenced blobs younger than this.",
     )
-    bundle_max_size: int = Field(
-        default=64 * 1024**3,
-        gt=0,
-        description="Largest total uncompressed size of an uploaded zip bundle, in bytes.",
-    )
     upload_session_ttl_seconds: int = Field(
         default=86_400,
         gt=0,
         description="Resumable upload sessions expire this long after they start.",
+    )
+    import_allowed_hosts: str = Field(
+        default="",
+        description="URL imports may reach these hosts, IPs and CIDRs (comma-separated) even "
+        "though they are loopback, private, link-local or metadata addresses.",
+    )
+    import_allow_file_urls: bool = Field(
+        default=False, description="Allow file:// imports, which read the server's disk."
+    )
+    import_max_bytes: int = Field(
+        default=1 << 40, gt=0, description="Largest file a URL import may fetch, in bytes."
+    )
+    bundle_max_size: int = Field(
+        default=64 * 1024**3,
+        gt=0,
+        description="Largest total uncompressed size of an uploaded zip bundle, in bytes.",
     )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")

@@ -12,11 +12,17 @@ from modelyard.api.app import create_app
 from modelyard.blobs import open_blob_store
 from modelyard.config import Settings
 from modelyard.domain.bundles import BundleLimits
+from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
+from modelyard.domain.tasks import TaskKind
 from modelyard.domain.uploads import UploadSessions
+from modelyard.imports.guard import AddressPolicy
+from modelyard.imports.sources import UrlFetcher
+from modelyard.runner import TaskRunner
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sessions import SqlUploadSessionStore
 from modelyard.store.sql import SqlMetadataStore
+from modelyard.store.tasks import SqlTaskStore
 
 
 def build_service(settings: Settings) -> RegistryService:
@@ -54,7 +60,14 @@ def build_app(settings: Settings) -> FastAPI:
     bootstrap(settings, service)
     # Bundle uploads spool under home: on disk, where /tmp may be memory.
     limits = BundleLimits(max_total_size=settings.bundle_max_size, spool_dir=settings.home)
-    return create_app(service, build_upload_sessions(settings, service), bundle_limits=limits)
+    imports, runner = build_imports(settings, service)
+    return create_app(
+        service,
+        build_upload_sessions(settings, service),
+        imports=imports,
+        runner=runner,
+        bundle_limits=limits,
+    )
 
 
 def build_upload_sessions(settings: Settings, service: RegistryService) -> UploadSessions:
@@ -67,3 +80,27 @@ def build_upload_sessions(settings: Settings, service: RegistryService) -> Uploa
     )
     sessions.clean_expired()
     return sessions
+
+
+def build_imports(settings: Settings, service: RegistryService) -> tuple[ImportService, TaskRunner]:
+    """URL imports under the admin's SSRF allowlist and source settings, and the runner that
+    carries out their tasks (sharing the metadata store's writer)."""
+    assert isinstance(service.store, SqlMetadataStore)
+    tasks = SqlTaskStore(service.store)
+    runner = TaskRunner(tasks)
+    secret = settings.s3_secret_key
+    s3_options = {
+        "endpoint_url": settings.s3_endpoint,
+        "aws_access_key_id": settings.s3_access_key,
+        "aws_secret_access_key": secret.get_secret_value() if secret else None,
+        "region_name": settings.s3_region,
+    }
+    fetcher = UrlFetcher(
+        policy=AddressPolicy.parse(settings.import_allowed_hosts),
+        allow_file_urls=settings.import_allow_file_urls,
+        max_bytes=settings.import_max_bytes,
+        s3_options={k: v for k, v in s3_options.items() if v is not None},
+    )
+    imports = ImportService(service, tasks, fetcher, wake=runner.wake)
+    runner.handle(TaskKind.IMPORT_FILES, imports.run)
+    return imports, runner

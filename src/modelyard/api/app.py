@@ -10,27 +10,34 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import modelyard
 from modelyard.api import errors
 from modelyard.api.limits import BodyLimitMiddleware
-from modelyard.api.routes import admin, bundles, files, models, uploads, users, versions
+from modelyard.api.routes import admin, bundles, files, models, tasks, uploads, users, versions
 from modelyard.domain.bundles import BundleLimits, Bundles
+from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
 from modelyard.domain.uploads import UploadSessions
+from modelyard.runner import TaskRunner
 
 
 def create_app(
     service: RegistryService,
     upload_sessions: UploadSessions | None = None,
+    imports: ImportService | None = None,
+    runner: TaskRunner | None = None,
     bundle_limits: BundleLimits | None = None,
 ) -> FastAPI:
-    """The app; ``upload_sessions`` enables the resumable upload routes (else they answer 409)."""
+    """The app; ``upload_sessions`` enables the resumable upload routes (else they answer 409),
+    ``imports`` the URL imports and tasks, run by ``runner`` while the app is up."""
     app = FastAPI(
         title="modelyard",
         version=modelyard.__version__,
         description="Model registry: models, versions, files, metrics and tags.",
         openapi_url="/openapi.json",
+        lifespan=tasks.running(runner),
     )
     app.state.service = service
-    app.state.uploads = upload_sessions
     app.state.bundles = Bundles(service, bundle_limits or BundleLimits())
+    app.state.uploads = upload_sessions
+    app.state.imports = imports
     errors.install(app)
 
     app.add_middleware(BodyLimitMiddleware)
@@ -41,7 +48,7 @@ def create_app(
         """Liveness; the only route besides the docs that needs no token."""
         return {"status": "ok"}
 
-    for module in (models, versions, files, bundles, uploads, users, admin):
+    for module in (models, versions, files, bundles, uploads, users, admin, tasks):
         app.include_router(module.router)
     return app
 

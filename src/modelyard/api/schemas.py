@@ -15,6 +15,7 @@ from modelyard.domain import entities as e
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.gc import GcReport
+from modelyard.domain.tasks import Task, TaskKind, TaskState
 from modelyard.domain.uploads import UploadSession
 
 
@@ -86,6 +87,14 @@ class VersionCreate(_In):
     provenance: Provenance = Field(default_factory=Provenance)
     metadata: dict[str, Any] = Field(default_factory=dict)
     unique_tags: list[str] = Field(default_factory=list)
+    model_files: dict[str, str] | None = Field(
+        default=None,
+        description="Target path -> source URL (DeepDev's model_files): the files are imported "
+        "by a task, which finishes the version (READY) or fails it.",
+    )
+    model_files_sha256: dict[str, str] | None = Field(
+        default=None, description="Expected SHA-256 per target path of model_files."
+    )
 
 
 class VersionUpdate(_In):
@@ -128,11 +137,16 @@ class VersionOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    import_task: str | None = Field(
+        default=None,
+        description="Id of the import task, on the answer to a create with model_files only.",
+    )
 
     @classmethod
-    def from_entity(cls, v: e.ModelVersion) -> VersionOut:
-        fields = {f: getattr(v, f) for f in cls.model_fields if f not in ("version", "tags")}
-        return cls(version=v.label, tags=list(v.tags), **fields)
+    def from_entity(cls, v: e.ModelVersion, import_task: str | None = None) -> VersionOut:
+        skip = ("version", "tags", "import_task")
+        fields = {f: getattr(v, f) for f in cls.model_fields if f not in skip}
+        return cls(version=v.label, tags=list(v.tags), import_task=import_task, **fields)
 
 
 class VersionList(BaseModel):
@@ -379,3 +393,44 @@ class Problem(BaseModel):
     code: str
     errors: list[dict[str, str]] = Field(default_factory=list)
     request_id: str | None = None
+
+
+# -- tasks and URL imports ----------------------------------------------------------------
+
+
+class ImportFiles(_In):
+    files: dict[str, str] = Field(
+        min_length=1, max_length=1000, description="Target path -> source URL"
+    )
+    sha256: dict[str, str] = Field(
+        default_factory=dict, description="Expected SHA-256 per target path; verified"
+    )
+    finish: bool = Field(
+        default=False, description="Make the version READY once every file is in"
+    )
+
+
+class TaskOut(BaseModel):
+    id: str
+    kind: TaskKind
+    state: TaskState
+    created_by: str
+    namespace: str
+    model: str
+    version: str | None
+    params: dict[str, Any] = Field(description="What the task does; URLs without secrets")
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_entity(cls, t: Task) -> TaskOut:
+        return cls(**{f: getattr(t, f) for f in cls.model_fields})
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskOut]
+    next_page_token: str | None = None

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import httpx
 
-from modelyard.cli import bundles, gc, metrics, models, tags, transfer, users, versions
+from modelyard.cli import bundles, gc, metrics, models, tags, tasks, transfer, users, versions
 from modelyard.cli._common import Env
 from modelyard.config import Settings
 from modelyard.errors import RegistryError
@@ -66,15 +66,30 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     help="Age before gc may remove an unreferenced blob [MODELYARD_GC_GRACE_SECONDS, 3600].",
 )
 @click.option(
+    "--upload-session-ttl-seconds",
+    type=click.IntRange(min=1),
+    help="Lifetime of a resumable upload session [MODELYARD_UPLOAD_SESSION_TTL_SECONDS, 86400].",
+)
+@click.option(
     "--bundle-max-size",
     type=click.IntRange(min=1),
     help="Largest uncompressed size of an uploaded zip bundle in bytes "
     "[MODELYARD_BUNDLE_MAX_SIZE, 64 GiB].",
 )
 @click.option(
-    "--upload-session-ttl-seconds",
+    "--import-allowed-hosts",
+    help="Hosts, IPs and CIDRs (comma-separated) URL imports may reach although private "
+    "[MODELYARD_IMPORT_ALLOWED_HOSTS].",
+)
+@click.option(
+    "--import-allow-file-urls/--no-import-allow-file-urls",
+    default=None,
+    help="Allow file:// imports from the server's disk [MODELYARD_IMPORT_ALLOW_FILE_URLS, off].",
+)
+@click.option(
+    "--import-max-bytes",
     type=click.IntRange(min=1),
-    help="Lifetime of a resumable upload session [MODELYARD_UPLOAD_SESSION_TTL_SECONDS, 86400].",
+    help="Largest file a URL import fetches [MODELYARD_IMPORT_MAX_BYTES, 1 TiB].",
 )
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
@@ -96,6 +111,9 @@ def server(
     gc_grace_seconds: int | None,
     upload_session_ttl_seconds: int | None,
     bundle_max_size: int | None,
+    import_allowed_hosts: str | None,
+    import_allow_file_urls: bool | None,
+    import_max_bytes: int | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -119,6 +137,9 @@ def server(
             "s3_region": s3_region,
             "gc_grace_seconds": gc_grace_seconds,
             "upload_session_ttl_seconds": upload_session_ttl_seconds,
+            "import_allowed_hosts": import_allowed_hosts,
+            "import_allow_file_urls": import_allow_file_urls,
+            "import_max_bytes": import_max_bytes,
         }.items()
         if v is not None
     }
@@ -146,5 +167,7 @@ for _command in (
     users.users,
     users.tokens,
     gc.gc,
+    tasks.import_files,
+    tasks.tasks,
 ):
     main.add_command(_command)

@@ -19,6 +19,7 @@ from modelyard.client._transport import (
     segment,
 )
 from modelyard.client.resources import Model
+from modelyard.client.tasks import get_task, wait_for
 from modelyard.domain.enums import AccessLevel
 
 
@@ -150,6 +151,26 @@ class Client:
         """A new API token for you, or (admins) for ``user``. Only its hash is kept."""
         body = {"user": user, "name": name}
         return self._t.call("POST", "/api/v1/tokens", s.TokenOut, json=body).token
+
+    # -- tasks -------------------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> s.TaskOut:
+        """A task (such as a URL import) on a model you can read."""
+        return get_task(self._t, task_id)
+
+    def wait_task(self, task_id: str, timeout: float | None = None) -> s.TaskOut:
+        """Poll a task until it ends; a FAILED task raises FailedPrecondition with its error."""
+        return wait_for(self._t, task_id, timeout)
+
+    def list_tasks(self, state: str | None = None, page_size: int = 50) -> Iterator[s.TaskOut]:
+        """Tasks on models you can see, newest first; ``state`` filters."""
+
+        def fetch(token: str | None) -> tuple[list[s.TaskOut], str | None]:
+            params = {"state": state, "page_size": page_size, "page_token": token}
+            page = self._t.call("GET", "/api/v1/tasks", s.TaskList, params=params)
+            return page.tasks, page.next_page_token
+
+        return paginate(fetch)
 
     def list_namespaces(self) -> list[s.NamespaceOut]:
         return self._t.call("GET", "/api/v1/namespaces", s.NamespaceList).namespaces

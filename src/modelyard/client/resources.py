@@ -20,6 +20,7 @@ from modelyard.client._bundles import verify_bundle
 from modelyard.client._files import PathLike, Progress, collect, inside
 from modelyard.client._sessions import send_file
 from modelyard.client._transport import Transport, file_path, paginate, segment
+from modelyard.client.tasks import wait_for
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, VersionState
 
@@ -462,6 +463,22 @@ class ModelVersion(_Entity):
         body = {"reason": reason}
         self._set(self._t.call("POST", self._path + "/fail", s.VersionOut, json=body))
         return self
+
+    def import_files(
+        self,
+        files: Mapping[str, str],
+        sha256: Mapping[str, str] | None = None,
+        finish: bool = False,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> s.TaskOut:
+        """Have the server copy files from URLs (target path -> ``http(s)://``, ``s3://`` or,
+        where the admin allows it, ``file://``) into this PENDING version, checking each
+        ``sha256`` given. Returns the task; with ``wait`` once it has ended (a FAILED task
+        raises FailedPrecondition with its error). ``finish`` makes the version READY after."""
+        body = {"files": dict(files), "sha256": dict(sha256 or {}), "finish": finish}
+        task = self._t.call("POST", self._path + "/files:import", s.TaskOut, json=body)
+        return wait_for(self._t, task.id, timeout) if wait else task
 
     def set_tag(self, tag: str) -> ModelVersion:
         """Move the unique ``tag`` of this model to this version."""

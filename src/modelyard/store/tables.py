@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
+from modelyard.domain.tasks import TaskKind, TaskState
 
 metadata = sa.MetaData(
     naming_convention={
@@ -217,4 +218,28 @@ upload_sessions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Index(None, "expires_at"),
+)
+
+#: Asynchronous jobs (``store/tasks.py``): claimed by a runner under a lease.
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    _id(),
+    sa.Column("kind", _enum(TaskKind), nullable=False),
+    sa.Column("state", _enum(TaskState), nullable=False),
+    sa.Column("created_by_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("version_id", sa.ForeignKey("versions.id", ondelete="SET NULL")),
+    sa.Column("params", Json, nullable=False),
+    sa.Column("result", Json),
+    sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Index(None, "state", "created_at"),
+    sa.Index(None, "model_id"),
+    sa.Index(None, "version_id"),
 )

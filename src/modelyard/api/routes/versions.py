@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from modelyard.api import schemas as s
 from modelyard.api.deps import CallerDep
 from modelyard.api.routes.metrics import metrics_in
+from modelyard.api.routes.tasks import get_imports
 
 router = APIRouter(prefix="/api/v1/models/{namespace}/{model}/versions", tags=["versions"])
 VERSION = "/{version}"
@@ -16,12 +17,11 @@ VERSION = "/{version}"
 
 @router.post("", status_code=201, response_model=s.VersionOut)
 async def create_version(
-    namespace: str, model: str, body: s.VersionCreate, caller: CallerDep
+    request: Request, namespace: str, model: str, body: s.VersionCreate, caller: CallerDep
 ) -> s.VersionOut:
-    version = await caller(
-        caller.service.create_version,
-        namespace,
-        model,
+    """With ``model_files`` the version's files are imported from URLs by a task
+    (``import_task`` in the answer)."""
+    fields = dict(
         label=body.version,
         name=body.name,
         description=body.description,
@@ -34,6 +34,18 @@ async def create_version(
         metadata=body.metadata,
         tags=body.unique_tags,
     )
+    if body.model_files is not None:
+        imports = get_imports(request)
+        version, task = await caller(
+            imports.create_version,
+            namespace,
+            model,
+            body.model_files,
+            body.model_files_sha256,
+            **fields,
+        )
+        return s.VersionOut.from_entity(version, import_task=task.id)
+    version = await caller(caller.service.create_version, namespace, model, **fields)
     return s.VersionOut.from_entity(version)
 
 

@@ -1,0 +1,277 @@
+"""Import files from URLs into a version, as a persisted task.
+
+Submitting checks everything that can be checked up front (who may write, the version is
+``PENDING``, paths, URL schemes, expected digests) and answers with a ``CREATED`` task. A task
+runner then calls :meth:`ImportService.run`, which streams each source into the blob store
+through :meth:`RegistryService.begin_upload` (hashed on the way, bounded memory, the expected
+digest checked on commit). A file that fails is aborted and stores nothing, and the task fails
+with an error naming the file and the cause.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from modelyard.domain.entities import FileEntry, ModelVersion, Page, User
+from modelyard.domain.enums import VersionState
+from modelyard.domain.ids import Digest, FilePath, new_id
+from modelyard.domain.service import RegistryService, Upload
+from modelyard.domain.tasks import (
+    NewTask,
+    Task,
+    TaskFailed,
+    TaskKind,
+    TaskQuery,
+    TaskState,
+    TaskStore,
+)
+from modelyard.errors import InvalidArgument, ModelNotFound, NotFound, RegistryError
+
+MAX_FILES = 1000
+MAX_URL = 4096
+_TASK_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class Fetcher(Protocol):
+    """Reads source URLs (``modelyard.imports.sources.UrlFetcher``)."""
+
+    def check(self, url: str) -> None:
+        """Raise OSError with a reason if no fetch of ``url`` could succeed (scheme, shape,
+        a disabled source)."""
+        ...
+
+    def read(self, url: str) -> Iterator[bytes]:
+        """The bytes at ``url`` in bounded chunks; OSError with a reason on any failure."""
+        ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def redacted(url: str) -> str:
+    """A URL without credentials, query or fragment (presigned URLs carry secrets there)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+class ImportService:
+    def __init__(
+        self,
+        registry: RegistryService,
+        tasks: TaskStore,
+        fetcher: Fetcher,
+        *,
+        wake: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.registry = registry
+        self.tasks = tasks
+        self.fetcher = fetcher
+        self._wake = wake
+        self._clock = clock
+
+    # -- submitting ------------------------------------------------------------------------
+
+    def _params(
+        self, files: Mapping[str, str], sha256: Mapping[str, str] | None, finish: bool
+    ) -> dict[str, Any]:
+        if not isinstance(files, Mapping) or not files:
+            raise InvalidArgument("files: expected a map of target path -> URL", field="files")
+        if len(files) > MAX_FILES:
+            raise InvalidArgument(
+                f"files: expected at most {MAX_FILES} entries, got {len(files)}", field="files"
+            )
+        checked: dict[str, str] = {}
+        for path, url in files.items():
+            field = f"files.{path}"
+            FilePath.parse(path, field)
+            if not isinstance(url, str) or not url or len(url) > MAX_URL or "\x00" in url:
+                raise InvalidArgument(
+                    f"{field}: expected a URL of at most {MAX_URL} characters", field=field
+                )
+            try:
+                self.fetcher.check(url)
+            except OSError as exc:
+                raise InvalidArgument(f"{field}: {exc}", field=field) from None
+            checked[path] = url
+        digests: dict[str, str] = {}
+        for path, value in (sha256 or {}).items():
+            field = f"sha256.{path}"
+            if path not in checked:
+                raise InvalidArgument(f"{field}: {path!r} is not one of the files", field=field)
+            digests[path] = Digest.parse(value, field)
+        return {"files": checked, "sha256": digests, "finish": finish}
+
+    def _submit(
+        self, actor: User, model_id: str, version: ModelVersion, params: dict[str, Any]
+    ) -> Task:
+        task = self.tasks.create_task(
+            NewTask(
+                id=new_id(),
+                kind=TaskKind.IMPORT_FILES,
+                created_by_id=actor.id,
+                model_id=model_id,
+                version_id=version.id,
+                params=params,
+                created_at=self._clock(),
+            )
+        )
+        self._wake()
+        return self._public(task)
+
+    def import_files(
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        ref: str,
+        files: Mapping[str, str],
+        sha256: Mapping[str, str] | None = None,
+        *,
+        finish: bool = False,
+    ) -> Task:
+        """Start importing ``files`` (target path -> source URL) into a PENDING version;
+        ``finish`` makes the version READY once every file is in (FAILED if one fails)."""
+        target = self.registry.file_target(actor, namespace, model_name, ref, write=True)
+        assert target.version is not None
+        params = self._params(files, sha256, finish)
+        return self._submit(actor, target.model.id, target.version, params)
+
+    def create_version(
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        files: Mapping[str, str],
+        sha256: Mapping[str, str] | None = None,
+        **version_fields: Any,
+    ) -> tuple[ModelVersion, Task]:
+        """Create a version from a map of target path -> source URL (DeepDev's
+        ``model_files``): the version is PENDING while the import runs, then READY, or FAILED
+        with the import's error."""
+        params = self._params(files, sha256, finish=True)
+        version = self.registry.create_version(actor, namespace, model_name, **version_fields)
+        return version, self._submit(actor, version.model_id, version, params)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _public(self, task: Task) -> Task:
+        files = {path: redacted(url) for path, url in task.params.get("files", {}).items()}
+        return dataclasses.replace(task, params={**task.params, "files": files})
+
+    def get_task(self, actor: User, task_id: str) -> Task:
+        """A task on a model the actor may read; NotFound otherwise, as if it did not exist."""
+        task = self.tasks.get_task(task_id) if _TASK_ID.match(task_id) else None
+        try:
+            if task is not None:
+                self.registry.get_model(actor, task.namespace, task.model)
+                return self._public(task)
+        except ModelNotFound:
+            pass
+        raise NotFound(f"task {task_id!r} not found; `modelyard tasks list` shows your tasks")
+
+    def list_tasks(
+        self,
+        actor: User,
+        *,
+        state: TaskState | str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> Page[Task]:
+        """Tasks on models the actor may read, newest first."""
+        try:
+            wanted = TaskState(state) if state is not None else None
+        except ValueError:
+            raise InvalidArgument(
+                f"state: expected one of {[s.value for s in TaskState]}, got {state!r}",
+                field="state",
+            ) from None
+        if not 1 <= page_size <= 1000:
+            raise InvalidArgument(
+                f"page_size: expected 1 to 1000, got {page_size}", field="page_size"
+            )
+        page = self.tasks.list_tasks(
+            TaskQuery(viewer=actor, state=wanted, page_size=page_size, page_token=page_token)
+        )
+        return Page(
+            items=[self._public(t) for t in page.items], next_page_token=page.next_page_token
+        )
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self, task: Task, heartbeat: Callable[[], None]) -> dict[str, Any]:
+        """Import every file of an IMPORT_FILES task, as the user who created it. Returns the
+        result (the files' ids); raises TaskFailed naming the file and the cause."""
+        actor = self.registry.store.get_user(task.created_by)
+        if actor is None:
+            raise TaskFailed(f"user {task.created_by!r} who created the task no longer exists")
+        finish = bool(task.params.get("finish"))
+        try:
+            result = self._import_all(actor, task, heartbeat)
+            if finish:
+                try:
+                    self.registry.finish_version(
+                        actor, task.namespace, task.model, str(task.version)
+                    )
+                except RegistryError as exc:
+                    raise TaskFailed(f"finishing version {task.version}: {exc.message}") from None
+            return result
+        except TaskFailed as exc:
+            if finish:
+                self._fail_version(actor, task, str(exc))
+            raise
+
+    def _import_all(self, actor: User, task: Task, heartbeat: Callable[[], None]) -> dict[str, Any]:
+        if task.version is None:
+            raise TaskFailed("the version to import into was deleted")
+        try:
+            target = self.registry.file_target(
+                actor, task.namespace, task.model, task.version, write=True
+            )
+        except RegistryError as exc:
+            raise TaskFailed(f"cannot import into version {task.version}: {exc.message}") from None
+        if target.version is None or target.version.id != task.version_id:
+            raise TaskFailed("the version to import into was deleted")
+        digests: dict[str, str] = task.params.get("sha256", {})
+        imported = []
+        for path, url in task.params["files"].items():
+            try:
+                upload = self.registry.begin_upload(target, path, sha256=digests.get(path))
+                entry = self._copy(upload, url, heartbeat)
+            except (OSError, RegistryError) as exc:
+                message = exc.message if isinstance(exc, RegistryError) else str(exc)
+                raise TaskFailed(f"file {path} from {redacted(url)}: {message}") from None
+            imported.append(
+                {"path": entry.path, "id": entry.id, "sha256": entry.sha256, "size": entry.size}
+            )
+        return {"files": imported}
+
+    def _copy(self, upload: Upload, url: str, heartbeat: Callable[[], None]) -> FileEntry:
+        chunks = self.fetcher.read(url)
+        try:
+            for chunk in chunks:
+                heartbeat()
+                upload.write(chunk)
+            heartbeat()
+            return upload.finish()
+        except BaseException:
+            upload.abort()
+            raise
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    def _fail_version(self, actor: User, task: Task, reason: str) -> None:
+        version = self.registry.store.get_version_by_id(task.version_id or "")
+        if version is not None and version.state == VersionState.PENDING:
+            self.registry.fail_version(
+                actor, task.namespace, task.model, version.label, reason[:10_000]
+            )
