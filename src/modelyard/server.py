@@ -37,6 +37,13 @@ def build_service(settings: Settings) -> RegistryService:
     )
 
 
+def _sql_store(service: RegistryService) -> SqlMetadataStore:
+    """The SQL store of a service built by :func:`build_service`: sessions and tasks live in
+    the same database and write through its single writer."""
+    assert isinstance(service.store, SqlMetadataStore)
+    return service.store
+
+
 def write_token_file(path: Path, token: str) -> None:
     """Write the token readable by its owner only (0600), never briefly wider."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +81,7 @@ def build_upload_sessions(settings: Settings, service: RegistryService) -> Uploa
     """Upload sessions staged under ``home/uploads``; expired ones are cleaned right away."""
     sessions = UploadSessions(
         service,
-        SqlUploadSessionStore(make_engine(settings.resolved_database_url)),
+        SqlUploadSessionStore(_sql_store(service)),
         settings.home / "uploads",
         ttl=timedelta(seconds=settings.upload_session_ttl_seconds),
     )
@@ -85,8 +92,7 @@ def build_upload_sessions(settings: Settings, service: RegistryService) -> Uploa
 def build_imports(settings: Settings, service: RegistryService) -> tuple[ImportService, TaskRunner]:
     """URL imports under the admin's SSRF allowlist and source settings, and the runner that
     carries out their tasks (sharing the metadata store's writer)."""
-    assert isinstance(service.store, SqlMetadataStore)
-    tasks = SqlTaskStore(service.store)
+    tasks = SqlTaskStore(_sql_store(service))
     runner = TaskRunner(tasks)
     secret = settings.s3_secret_key
     s3_options = {

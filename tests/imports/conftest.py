@@ -5,47 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from imports_support import Handler, Imports, Source, make_imports
 
-from modelyard.domain.imports import ImportService
-from modelyard.domain.tasks import TaskKind
 from modelyard.imports.guard import AddressPolicy
 from modelyard.imports.sources import UrlFetcher
-from modelyard.runner import TaskRunner
-from modelyard.store.tasks import SqlTaskStore
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    """Static files, plus ``/redirect?to=URL`` answering 302 to that URL."""
-
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        if parts.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", parse_qs(parts.query)["to"][0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        super().do_GET()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@dataclass
-class Source:
-    root: Path
-    url: str
-
-    def add(self, name: str, data: bytes) -> str:
-        (self.root / name).write_bytes(data)
-        return f"{self.url}/{name}"
 
 
 @pytest.fixture
@@ -53,8 +21,8 @@ def source(tmp_path: Path) -> Iterator[Source]:
     root = tmp_path / "source"
     root.mkdir()
 
-    def handler(*args: Any) -> _Handler:
-        return _Handler(*args, directory=str(root))
+    def handler(*args: Any) -> Handler:
+        return Handler(*args, directory=str(root))
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -65,21 +33,6 @@ def source(tmp_path: Path) -> Iterator[Source]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
-
-
-@dataclass
-class Imports:
-    service: ImportService
-    runner: TaskRunner
-    store: SqlTaskStore
-
-
-def make_imports(registry: Any, fetcher: UrlFetcher) -> Imports:
-    store = SqlTaskStore(registry.service.store)
-    runner = TaskRunner(store)
-    service = ImportService(registry.service, store, fetcher, wake=runner.wake)
-    runner.handle(TaskKind.IMPORT_FILES, service.run)
-    return Imports(service=service, runner=runner, store=store)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from conftest import Imports, Source, make_imports
+from imports_support import Imports, Source, make_imports
+
 from modelyard.imports.guard import AddressPolicy
 from modelyard.imports.sources import UrlFetcher
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from imports_support import Imports, Source, make_imports
 
-from conftest import Imports, Source, make_imports
 from modelyard.domain.tasks import TaskState
 from modelyard.imports.guard import AddressPolicy, SourceError
 from modelyard.imports.sources import UrlFetcher

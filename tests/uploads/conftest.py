@@ -43,10 +43,9 @@ class UploadsApi:
 
 
 def _sessions(registry: Any, tmp_path: Path, clock: Any) -> UploadSessions:
-    engine = registry.service.store.engine  # the fixture's SQL store
     return UploadSessions(
         registry.service,
-        SqlUploadSessionStore(engine),
+        SqlUploadSessionStore(registry.service.store),  # the fixture's SQL store
         tmp_path / "uploads",
         ttl=timedelta(hours=1),
         clock=clock,

@@ -1,15 +1,13 @@
 """The SQL implementation of :class:`modelyard.domain.uploads.UploadSessionStore`.
 
-Writes are transactions of their own (``BEGIN IMMEDIATE`` on SQLite, a row lock on
+Writes go through the registry store's writer (``BEGIN IMMEDIATE`` on SQLite, a row lock on
 PostgreSQL), so concurrent chunks of one session merge their ranges without losing any.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +16,7 @@ import sqlalchemy as sa
 from modelyard.domain.enums import FileType
 from modelyard.domain.uploads import Range, UploadSession
 from modelyard.store import tables as t
+from modelyard.store.sql import SqlMetadataStore
 
 _T = t.upload_sessions
 
@@ -39,19 +38,14 @@ def _to_session(row: sa.Row[Any]) -> UploadSession:
 
 
 class SqlUploadSessionStore:
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+    """Upload sessions in the registry's database, written through its store's single
+    writer."""
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        with self._write_lock, self.engine.connect() as conn:
-            conn.execution_options(modelyard_write=True)
-            with conn.begin():
-                yield conn
+    def __init__(self, store: SqlMetadataStore) -> None:
+        self._store = store
 
     def create(self, session: UploadSession) -> None:
-        with self._write() as conn:
+        with self._store.write() as conn:
             conn.execute(
                 _T.insert().values(
                     id=session.id,
@@ -69,14 +63,14 @@ class SqlUploadSessionStore:
             )
 
     def get(self, session_id: str) -> UploadSession | None:
-        with self.engine.connect() as conn:
+        with self._store.read() as conn:
             row = conn.execute(sa.select(_T).where(_T.c.id == session_id)).first()
         return _to_session(row) if row else None
 
     def update_received(
         self, session_id: str, merge: Callable[[tuple[Range, ...]], tuple[Range, ...]]
     ) -> UploadSession | None:
-        with self._write() as conn:
+        with self._store.write() as conn:
             row = conn.execute(sa.select(_T).where(_T.c.id == session_id).with_for_update()).first()
             if row is None:
                 return None
@@ -90,11 +84,11 @@ class SqlUploadSessionStore:
         return dataclasses.replace(session, received=received)
 
     def delete(self, session_id: str) -> None:
-        with self._write() as conn:
+        with self._store.write() as conn:
             conn.execute(_T.delete().where(_T.c.id == session_id))
 
     def delete_expired(self, now: datetime) -> list[str]:
-        with self._write() as conn:
+        with self._store.write() as conn:
             ids = list(conn.scalars(sa.select(_T.c.id).where(_T.c.expires_at <= now)))
             if ids:
                 conn.execute(_T.delete().where(_T.c.id.in_(ids)))

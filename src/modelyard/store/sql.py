@@ -1,7 +1,7 @@
 """The SQL implementation of :class:`modelyard.domain.ports.MetadataStore`.
 
 Rows never leave this module: each entity is built in one ``_to_*`` function. Writes run in
-``_write()``: on SQLite behind one in-process lock with ``BEGIN IMMEDIATE`` (a single writer,
+``write()``: on SQLite behind one in-process lock with ``BEGIN IMMEDIATE`` (a single writer,
 readers on their own connections), on PostgreSQL as ordinary transactions with row locks.
 """
 
@@ -222,21 +222,24 @@ class SqlMetadataStore:
         self._namespace_ids: dict[str, str] = {}
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction. Every SQL store module of this database (sessions, tasks)
+        writes through here, so SQLite keeps its single writer."""
         with self._write_lock, self.engine.connect() as conn:
             conn.execution_options(modelyard_write=True)
             with conn.begin():
                 yield conn
 
     @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
+    def read(self) -> Iterator[sa.Connection]:
+        """A connection for reads (its own snapshot; never blocks on the writer)."""
         with self.engine.connect() as conn:
             yield conn
 
     # -- users and tokens --------------------------------------------------------------------
 
     def create_user(self, *, name: str, is_admin: bool) -> User:
-        with self._write() as conn:
+        with self.write() as conn:
             if conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).first():
                 raise AlreadyExists(f"user {name!r} already exists", field="name")
             row = {"id": new_id(), "name": name, "is_admin": is_admin, "created_at": _now()}
@@ -244,12 +247,12 @@ class SqlMetadataStore:
         return User(**row)
 
     def get_user(self, name: str) -> User | None:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(sa.select(t.users).where(t.users.c.name == name)).first()
         return _to_user(row) if row else None
 
     def list_users(self) -> list[User]:
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(sa.select(t.users).order_by(t.users.c.name)).all()
         return [_to_user(r) for r in rows]
 
@@ -257,7 +260,7 @@ class SqlMetadataStore:
         self, *, user_id: str, token_hash: str, name: str, expires_at: datetime | None
     ) -> str:
         token_id = new_id()
-        with self._write() as conn:
+        with self.write() as conn:
             conn.execute(
                 t.tokens.insert().values(
                     id=token_id,
@@ -271,7 +274,7 @@ class SqlMetadataStore:
         return token_id
 
     def user_for_token(self, token_hash: str, now: datetime) -> User | None:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(_USER_FOR_TOKEN, {"token_hash": token_hash}).first()
         if row is None or (row.expires_at is not None and row.expires_at <= now):
             return None
@@ -306,12 +309,12 @@ class SqlMetadataStore:
         ).scalar_one()
 
     def ensure_namespace(self, name: str) -> Namespace:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(sa.select(t.namespaces).where(t.namespaces.c.name == name)).first()
         if row is None:
-            with self._write() as conn:
+            with self.write() as conn:
                 self._namespace_id(conn, name)
-            with self._read() as conn:
+            with self.read() as conn:
                 row = conn.execute(sa.select(t.namespaces).where(t.namespaces.c.name == name)).one()
         return Namespace(id=row.id, name=row.name, created_at=row.created_at)
 
@@ -321,14 +324,14 @@ class SqlMetadataStore:
             stmt = stmt.where(
                 sa.exists().where(t.models.c.namespace_id == t.namespaces.c.id, _visible_to(viewer))
             )
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(stmt).all()
         return [Namespace(id=r.id, name=r.name, created_at=r.created_at) for r in rows]
 
     # -- models ------------------------------------------------------------------------------
 
     def create_model(self, model: Model, *, owner_id: str) -> Model:
-        with self._write() as conn:
+        with self.write() as conn:
             try:
                 conn.execute(
                     t.models.insert().values(
@@ -352,7 +355,7 @@ class SqlMetadataStore:
         return model
 
     def get_model(self, namespace: str, name: str) -> Model | None:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(_MODEL_BY_NAME, {"namespace": namespace, "name": name}).first()
         return _to_model(row) if row else None
 
@@ -390,7 +393,7 @@ class SqlMetadataStore:
             name, model_id = _decode_token(query.page_token, str, str)
             stmt = stmt.where(sa.tuple_(m.c.name, m.c.id) > sa.tuple_(name, model_id))
         stmt = stmt.order_by(m.c.name, m.c.id).limit(query.page_size + 1)
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(stmt).all()
         items = [_to_model(r) for r in rows[: query.page_size]]
         token = None
@@ -399,7 +402,7 @@ class SqlMetadataStore:
         return Page(items=items, next_page_token=token)
 
     def update_model(self, model_id: str, changes: Mapping[str, Any]) -> Model:
-        with self._write() as conn:
+        with self.write() as conn:
             self._update_row(conn, t.models, model_id, changes)
             return self._get_model_by_id(conn, model_id)
 
@@ -416,7 +419,7 @@ class SqlMetadataStore:
         conn.execute(table.update().where(table.c.id == row_id).values(**values))
 
     def delete_model(self, model_id: str) -> None:
-        with self._write() as conn:
+        with self.write() as conn:
             conn.execute(t.models.delete().where(t.models.c.id == model_id))
 
     # -- versions ----------------------------------------------------------------------------
@@ -441,7 +444,7 @@ class SqlMetadataStore:
         return _to_version(row, self._tags_of(conn, [version_id]).get(version_id, ()))
 
     def create_version(self, version: ModelVersion, *, actor_id: str) -> ModelVersion:
-        with self._write() as conn:
+        with self.write() as conn:
             # Lock the model row so concurrent creates number versions one after another.
             locked = conn.execute(
                 sa.select(t.models.c.id).where(t.models.c.id == version.model_id).with_for_update()
@@ -506,14 +509,14 @@ class SqlMetadataStore:
             # Unambiguous: a label made of digits is always its own version's number.
             cond = sa.or_(cond, v.c.number == int(ref))
         stmt = _version_select().where(v.c.model_id == model_id, cond).limit(1)
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(stmt).first()
             if row is None:
                 return None
             return _to_version(row, self._tags_of(conn, [row.id]).get(row.id, ()))
 
     def get_version_by_id(self, version_id: str) -> ModelVersion | None:
-        with self._read() as conn:
+        with self.read() as conn:
             try:
                 return self._version_by_id(conn, version_id)
             except VersionNotFound:
@@ -528,7 +531,7 @@ class SqlMetadataStore:
             (after,) = _decode_token(page_token, int)
             stmt = stmt.where(v.c.number > max(-1, min(after, 2**31)))
         stmt = stmt.order_by(v.c.number).limit(page_size + 1)
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(stmt).all()[: page_size + 1]
             tags = self._tags_of(conn, [r.id for r in rows[:page_size]])
         items = [_to_version(r, tags.get(r.id, ())) for r in rows[:page_size]]
@@ -536,7 +539,7 @@ class SqlMetadataStore:
         return Page(items=items, next_page_token=token)
 
     def update_version(self, version_id: str, changes: Mapping[str, Any]) -> ModelVersion:
-        with self._write() as conn:
+        with self.write() as conn:
             self._update_row(conn, t.versions, version_id, changes)
             return self._version_by_id(conn, version_id)
 
@@ -550,7 +553,7 @@ class SqlMetadataStore:
         status_message: str | None,
     ) -> ModelVersion:
         now = _now()
-        with self._write() as conn:
+        with self.write() as conn:
             result = conn.execute(
                 t.versions.update()
                 .where(t.versions.c.id == version_id, t.versions.c.state == expected)
@@ -574,7 +577,7 @@ class SqlMetadataStore:
         self, version_id: str, verify: Callable[[list[FileEntry]], str]
     ) -> ModelVersion:
         now = _now()
-        with self._write() as conn:
+        with self.write() as conn:
             row = self._lock_version(conn, version_id)
             if row.state != VersionState.PENDING:
                 raise FailedPrecondition(
@@ -608,7 +611,7 @@ class SqlMetadataStore:
         return row
 
     def delete_version(self, version_id: str, *, actor: str) -> None:
-        with self._write() as conn:
+        with self.write() as conn:
             # Model row first, then the version: the order tag moves take their locks in.
             model_id = conn.execute(
                 sa.select(t.versions.c.model_id).where(t.versions.c.id == version_id)
@@ -631,7 +634,7 @@ class SqlMetadataStore:
     def put_files(self, entries: list[FileEntry], *, pending_version: str | None) -> None:
         if not entries:
             return
-        with self._write() as conn:
+        with self.write() as conn:
             # Lock the parent row: writes to one parent's paths go one at a time, and a parent
             # deleted meanwhile is noticed here rather than as a foreign-key failure.
             model_id = self._lock_parent(conn, entries[0].parent_kind, entries[0].parent_id)
@@ -682,14 +685,14 @@ class SqlMetadataStore:
         return found
 
     def list_files(self, parent_id: str) -> list[FileEntry]:
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(
                 sa.select(t.files).where(t.files.c.parent_id == parent_id).order_by(t.files.c.path)
             ).all()
         return [_to_file(r) for r in rows]
 
     def get_file(self, parent_id: str, path: str) -> FileEntry | None:
-        with self._read() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 sa.select(t.files).where(t.files.c.parent_id == parent_id, t.files.c.path == path)
             ).first()
@@ -697,7 +700,7 @@ class SqlMetadataStore:
 
     def referenced_blobs(self) -> set[str]:
         query = sa.select(t.files.c.sha256).where(t.files.c.sha256.is_not(None)).distinct()
-        with self._read() as conn:
+        with self.read() as conn:
             return set(conn.execute(query).scalars())
 
     # -- metrics -----------------------------------------------------------------------------
@@ -705,7 +708,7 @@ class SqlMetadataStore:
     def add_metrics(self, parent_id: str, metrics: list[Metric]) -> None:
         if not metrics:
             return
-        with self._write() as conn:
+        with self.write() as conn:
             model_id = conn.execute(
                 sa.select(t.versions.c.model_id).where(t.versions.c.id == parent_id)
             ).scalar()
@@ -734,7 +737,7 @@ class SqlMetadataStore:
         if key is not None:
             stmt = stmt.where(mt.c.key == key)
         stmt = stmt.order_by(mt.c.key, mt.c.step.is_(None), mt.c.step, mt.c.wallclock, mt.c.id)
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(stmt).all()
         return [_to_metric(r) for r in rows]
 
@@ -778,11 +781,11 @@ class SqlMetadataStore:
         )
 
     def move_tag(self, model_id: str, tag: str, version_id: str | None, *, actor: str) -> None:
-        with self._write() as conn:
+        with self.write() as conn:
             self._move_tag(conn, model_id, tag, version_id, actor)
 
     def list_tags(self, model_id: str) -> dict[str, int]:
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(
                 sa.select(t.tags.c.tag, t.versions.c.number)
                 .join(t.versions, t.versions.c.id == t.tags.c.version_id)
@@ -792,7 +795,7 @@ class SqlMetadataStore:
         return {r.tag: r.number for r in rows}
 
     def tagged_version(self, model_id: str, tag: str) -> ModelVersion | None:
-        with self._read() as conn:
+        with self.read() as conn:
             version_id = conn.execute(
                 sa.select(t.tags.c.version_id).where(
                     t.tags.c.model_id == model_id, t.tags.c.tag == tag
@@ -807,7 +810,7 @@ class SqlMetadataStore:
         stmt = sa.select(te).where(te.c.model_id == model_id)
         if tag is not None:
             stmt = stmt.where(te.c.tag == tag)
-        with self._read() as conn:
+        with self.read() as conn:
             rows = conn.execute(stmt.order_by(te.c.id)).all()
         return [
             TagEvent(

@@ -64,7 +64,7 @@ class SqlTaskStore:
         self._store = store
 
     def create_task(self, task: NewTask) -> Task:
-        with self._store._write() as conn:
+        with self._store.write() as conn:
             conn.execute(
                 t.tasks.insert().values(
                     id=task.id,
@@ -81,7 +81,7 @@ class SqlTaskStore:
             return _to_task(conn.execute(_TASK_SELECT.where(t.tasks.c.id == task.id)).one())
 
     def get_task(self, task_id: str) -> Task | None:
-        with self._store._read() as conn:
+        with self._store.read() as conn:
             row = conn.execute(_TASK_SELECT.where(t.tasks.c.id == task_id)).first()
         return _to_task(row) if row else None
 
@@ -96,7 +96,7 @@ class SqlTaskStore:
             stmt = stmt.where(t.tasks.c.id < last_id)
         # Ids are time-ordered, so id order is creation order: newest first.
         stmt = stmt.order_by(t.tasks.c.id.desc()).limit(query.page_size + 1)
-        with self._store._read() as conn:
+        with self._store.read() as conn:
             rows = conn.execute(stmt).all()
         items = [_to_task(r) for r in rows[: query.page_size]]
         token = _encode_token([items[-1].id]) if len(rows) > query.page_size else None
@@ -116,7 +116,7 @@ class SqlTaskStore:
             .limit(1)
             .with_for_update(skip_locked=True)
         )
-        with self._store._write() as conn:
+        with self._store.write() as conn:
             task_id = conn.execute(candidate).scalar()
             if task_id is None:
                 return None
@@ -141,7 +141,7 @@ class SqlTaskStore:
         )
 
     def renew_lease(self, task_id: str, owner: str, lease_until: datetime) -> bool:
-        with self._store._write() as conn:
+        with self._store.write() as conn:
             done = conn.execute(
                 t.tasks.update()
                 .where(self._held(task_id, owner))
@@ -164,6 +164,6 @@ class SqlTaskStore:
             values["attempts"] = t.tasks.c.attempts - 1
         else:
             values.update(result=result, error=error, finished_at=now)
-        with self._store._write() as conn:
+        with self._store.write() as conn:
             done = conn.execute(t.tasks.update().where(self._held(task_id, owner)).values(values))
         return done.rowcount == 1
