@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from blob_support import S3_PART, Backend
 
-from modelyard.blobs.local import READ_CHUNK
+from modelyard.blobs.local import READ_CHUNK, LocalBlobStore
 from modelyard.errors import FileNotFound, IntegrityError
 
 DATA = bytes(range(256)) * 9000  # ~2.3 MB: more than one read chunk, less than one S3 part
@@ -142,3 +143,18 @@ def test_delete(backend: Backend) -> None:
     write(backend.store, DATA)  # written again after a delete
     assert backend.store.delete(SHA) is True
     assert blob_names(backend) == []
+
+
+def test_touch_renews_a_blob_and_reports_missing_ones(backend: Backend) -> None:
+    assert backend.store.touch(SHA) is False
+    write(backend.store, DATA)
+    if isinstance(backend.store, LocalBlobStore):  # make it old, so a renewal shows
+        old = (datetime.now(UTC) - timedelta(days=2)).timestamp()
+        os.utime(backend.store.path_for(SHA), (old, old))
+    before = datetime.now(UTC) - timedelta(seconds=2)
+    assert backend.store.touch(SHA) is True
+    (blob,) = [b for b in backend.store.iter_blobs() if b.sha256 == SHA]
+    assert blob.modified_at >= before
+    assert backend.store.read(SHA).__next__() == DATA[: 1024 * 1024]  # bytes unchanged
+    # GC's age check now keeps it.
+    assert backend.store.delete(SHA, modified_before=before) is False

@@ -235,6 +235,23 @@ def test_dedup_registers_known_content_without_bytes(up: Any, c: Any, assert_pro
     assert_problem(other.post(dedup, json={"path": "x", "sha256": digest}), 404, "MODEL_NOT_FOUND")
 
 
+def test_dedup_only_finds_bytes_the_caller_may_read(up: Any, c: Any, assert_problem: Any) -> None:
+    data = os.urandom(3000)
+    digest = hashlib.sha256(data).hexdigest()
+    c.put("/api/v1/models/default/m/files/secret.bin", content=data)  # admin's private model
+    eve = up.api.client_for("eve")
+    assert eve.post("/api/v1/models", json={"name": "mine"}).status_code == 201
+    assert eve.post("/api/v1/models/default/mine/versions", json={}).status_code == 201
+    dedup = "/api/v1/models/default/mine/versions/1/files:dedup"
+    # Eve cannot learn that a private model holds these bytes...
+    assert_problem(eve.post(dedup, json={"path": "a.bin", "sha256": digest}), 404, "FILE_NOT_FOUND")
+    # ...until the model holding them is public.
+    assert c.patch("/api/v1/models/default/m", json={"access": "public"}).status_code == 200
+    r = eve.post(dedup, json={"path": "a.bin", "sha256": digest})
+    assert r.status_code == 201, r.text
+    assert eve.get("/api/v1/models/default/mine/versions/1/files/a.bin").content == data
+
+
 def test_sessions_disabled_answer_409(api: Any, assert_problem: Any) -> None:
     _setup(api.admin)
     r = api.admin.post(V + "/uploads", json={"path": "a", "size": 1})

@@ -117,6 +117,13 @@ class LocalBlobStore:
             raise FileNotFound(f"blob sha256:{sha256} is missing from the blob store") from None
         return _read_range(f, start, end)
 
+    def touch(self, sha256: str) -> bool:
+        try:
+            os.utime(self.path_for(sha256))
+        except FileNotFoundError:
+            return False
+        return True
+
     def iter_blobs(self) -> Iterator[StoredBlob]:
         for shard in sorted((self.root / "sha256").iterdir()):
             for path in sorted(shard.iterdir()) if shard.is_dir() else ():

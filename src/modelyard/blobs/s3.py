@@ -264,6 +264,20 @@ class S3BlobStore:
             raise
         return _stream(answer["Body"])
 
+    def touch(self, sha256: str) -> bool:
+        if self._head(sha256) is None:
+            return False
+        key = self.key_for(sha256)
+        # Copying an object onto itself (with new metadata) renews its LastModified.
+        self.client.copy(
+            {"Bucket": self.bucket, "Key": key},
+            self.bucket,
+            key,
+            ExtraArgs={"MetadataDirective": "REPLACE"},
+            Config=self.transfer_config,
+        )
+        return True
+
     def iter_blobs(self) -> Iterator[StoredBlob]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=f"{self.prefix}sha256/"

@@ -167,6 +167,10 @@ class MetadataStore(Protocol):
         """Every SHA-256 (hex) named by any file row, of every model and version."""
         ...
 
+    def blob_readable_by(self, sha256: str, viewer: User) -> bool:
+        """Whether a stored file with these bytes belongs to a model ``viewer`` may read."""
+        ...
+
     # -- metrics ---------------------------------------------------------------------------
     def add_metrics(self, parent_id: str, metrics: list[Metric]) -> None: ...
 
@@ -212,6 +216,12 @@ class BlobStore(Protocol):
 
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The bytes [start, end) of a blob (end None: to its end), in chunks."""
+        ...
+
+    def touch(self, sha256: str) -> bool:
+        """Mark a blob as just used (its modification time is now), so garbage collection's
+        grace period protects it while a new reference to it is being recorded. False if the
+        blob is not there."""
         ...
 
     def iter_blobs(self) -> Iterator[StoredBlob]:

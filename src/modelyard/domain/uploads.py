@@ -363,10 +363,15 @@ def register_by_digest(
     digest = Digest.parse(sha256, "sha256")
     if size is not None and not 0 <= size <= MAX_FILE_SIZE:
         raise InvalidArgument("size: expected a byte count from 0 to 2**63-1", field="size")
-    stored = service.blobs.size(digest) if service.blobs.exists(digest) else None
+    # Only bytes of files the caller may read count: otherwise dedup would tell anyone
+    # whether some private model holds a file with this hash. touch() renews the blob's age
+    # so garbage collection cannot take it before the new file row exists.
+    stored = None
+    if service.store.blob_readable_by(digest, actor) and service.blobs.touch(digest):
+        stored = service.blobs.size(digest)
     if stored is None or (size is not None and stored != size):
         raise FileNotFound(
-            f"no stored blob has sha256 {digest}"
+            f"no stored file you can read has sha256 {digest}"
             + (f" and size {size}" if size is not None else "")
             + "; upload the file's bytes instead"
         )

@@ -31,7 +31,7 @@ from modelyard.domain.entities import (
     TagEvent,
     User,
 )
-from modelyard.domain.enums import AccessLevel, ParentKind, VersionState
+from modelyard.domain.enums import AccessLevel, FileStorage, ParentKind, VersionState
 from modelyard.domain.ids import Name, new_id
 from modelyard.domain.ports import ModelQuery
 from modelyard.errors import (
@@ -702,6 +702,18 @@ class SqlMetadataStore:
         query = sa.select(t.files.c.sha256).where(t.files.c.sha256.is_not(None)).distinct()
         with self.read() as conn:
             return set(conn.execute(query).scalars())
+
+    def blob_readable_by(self, sha256: str, viewer: User) -> bool:
+        query = (
+            sa.select(t.files.c.id)
+            .join(t.models, t.models.c.id == t.files.c.model_id)
+            .where(t.files.c.sha256 == sha256, t.files.c.storage == FileStorage.STORED)
+            .limit(1)
+        )
+        if not viewer.is_admin:
+            query = query.where(_visible_to(viewer))
+        with self.read() as conn:
+            return conn.execute(query).first() is not None
 
     # -- metrics -----------------------------------------------------------------------------
 
