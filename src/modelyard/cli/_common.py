@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -111,7 +112,5 @@ def print_record(record: BaseModel, fields: Sequence[str], as_json: bool = False
 @contextmanager
 def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
     """A byte-counting bar on stderr; yields the SDK's progress callback."""
-    with click.progressbar(
-        length=total, label=label, file=click.get_text_stream("stderr"), show_pos=True
-    ) as bar:
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
         yield bar.update

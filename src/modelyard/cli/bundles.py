@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from modelyard.cli._common import Env, json_option, pass_env, print_table, progress_bar
-from modelyard.cli.transfer import _target_version
+from modelyard.cli.transfer import target_version
 from modelyard.cli.versions import FILE_COLUMNS
 from modelyard.domain.enums import FileStorage
 
@@ -35,7 +35,7 @@ def push(
     as_json: bool,
 ) -> None:
     """Upload ZIP_FILE; its file members become files of a version of NS/NAME."""
-    version = _target_version(env.model(ref), label, tags)
+    version = target_version(env.model(ref), label, tags)
     with progress_bar(zip_file.stat().st_size, f"pushing {zip_file.name}") as advance:
         stored = version.upload_bundle(zip_file, progress=advance)
     if finish:

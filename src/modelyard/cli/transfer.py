@@ -21,7 +21,7 @@ from modelyard.domain.enums import FileStorage
 from modelyard.errors import VersionNotFound
 
 
-def _target_version(model: Model, label: str | None, tags: tuple[str, ...]) -> ModelVersion:
+def target_version(model: Model, label: str | None, tags: tuple[str, ...]) -> ModelVersion:
     """The version labelled ``label`` with ``tags`` moved to it, created if need be."""
     if label is not None:
         try:
@@ -53,7 +53,7 @@ def push(
     as_json: bool,
 ) -> None:
     """Upload every file under DIRECTORY, by its relative path, to a version of NS/NAME."""
-    version = _target_version(env.model(ref), label, tags)
+    version = target_version(env.model(ref), label, tags)
     files = collect(directory)
     total = sum(local.stat().st_size for local, _ in files)
     with progress_bar(total, f"pushing {len(files)} files") as advance:

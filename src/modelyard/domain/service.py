@@ -189,6 +189,25 @@ class TrackedFileInput:
     file_type: FileType | None = None
 
 
+def stored_entry(
+    target: FileTarget, path: str, blob: BlobInfo, mime_type: str, file_type: FileType
+) -> FileEntry:
+    """The file entry of bytes held in the blob store, for a target."""
+    return FileEntry(
+        id=new_id(),
+        parent_kind=target.parent_kind,
+        parent_id=target.parent_id,
+        path=path,
+        size=blob.size,
+        sha256=blob.sha256,
+        mime_type=mime_type,
+        file_type=file_type,
+        storage=FileStorage.STORED,
+        uri=None,
+        created_at=_utcnow(),
+    )
+
+
 class Upload:
     """A file upload in progress: feed bytes with :meth:`write`, then :meth:`finish`."""
 
@@ -223,25 +242,13 @@ class Upload:
         """Make the bytes durable and return their stored file entry WITHOUT recording it; a
         bundle records all of its members in one :meth:`RegistryService.store_files`."""
         blob = self._writer.commit(expected_sha256=self._sha256, expected_size=self._size)
-        return FileEntry(
-            id=new_id(),
-            parent_kind=self.target.parent_kind,
-            parent_id=self.target.parent_id,
-            path=self.path,
-            size=blob.size,
-            sha256=blob.sha256,
-            mime_type=self._mime_type,
-            file_type=self._file_type,
-            storage=FileStorage.STORED,
-            uri=None,
-            created_at=_utcnow(),
-        )
+        return stored_entry(self.target, self.path, blob, self._mime_type, self._file_type)
 
     def finish(self) -> FileEntry:
-        blob = self._writer.commit(expected_sha256=self._sha256, expected_size=self._size)
-        return self._service.record_blob(
-            self.target, self.path, blob, mime_type=self._mime_type, file_type=self._file_type
-        )
+        """Make the bytes durable and record them as the target's file ``path``."""
+        entry = self.commit()
+        self._service.store_files(self.target, [entry])
+        return entry
 
 
 class RegistryService:
@@ -701,19 +708,7 @@ class RegistryService:
     ) -> FileEntry:
         """Record a blob already in the blob store as the stored file ``path`` of a target
         (the arguments checked by :meth:`file_fields`)."""
-        entry = FileEntry(
-            id=new_id(),
-            parent_kind=target.parent_kind,
-            parent_id=target.parent_id,
-            path=path,
-            size=blob.size,
-            sha256=blob.sha256,
-            mime_type=mime_type,
-            file_type=file_type,
-            storage=FileStorage.STORED,
-            uri=None,
-            created_at=_utcnow(),
-        )
+        entry = stored_entry(target, path, blob, mime_type, file_type)
         self.store_files(target, [entry])
         return entry
 

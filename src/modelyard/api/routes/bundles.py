@@ -15,13 +15,11 @@ from starlette.concurrency import run_in_threadpool
 
 from modelyard.api import schemas as s
 from modelyard.api.deps import CallerDep
-from modelyard.api.routes.files import WRITE_BATCH, _content_disposition
+from modelyard.api.routes.files import WRITE_BATCH, content_disposition
 from modelyard.domain.bundles import Bundles
 from modelyard.errors import InvalidArgument
 
-router = APIRouter(
-    prefix="/api/v1/models/{namespace}/{model}/versions/{version}", tags=["bundles"]
-)
+router = APIRouter(prefix="/api/v1/models/{namespace}/{model}/versions/{version}", tags=["bundles"])
 
 
 def get_bundles(request: Request) -> Bundles:
@@ -74,5 +72,5 @@ async def download_bundle(
     return StreamingResponse(
         bundle.chunks,
         media_type="application/zip",
-        headers={"Content-Disposition": _content_disposition(bundle.filename)},
+        headers={"Content-Disposition": content_disposition(bundle.filename)},
     )

@@ -74,7 +74,7 @@ async def _upload(
     return s.FileOut.from_entity(entry)
 
 
-def _content_disposition(name: str) -> str:
+def content_disposition(name: str) -> str:
     """RFC 6266: an ASCII fallback plus the exact UTF-8 name (headers are Latin-1 only)."""
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
@@ -101,7 +101,7 @@ async def _download(
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": f'"{entry.sha256}"',
-        "Content-Disposition": _content_disposition(entry.path.rsplit("/", 1)[-1]),
+        "Content-Disposition": content_disposition(entry.path.rsplit("/", 1)[-1]),
         "X-Checksum-Sha256": entry.sha256 or "",
     }
     start, end, status = 0, size, 200
