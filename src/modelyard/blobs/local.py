@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from modelyard.blobs.verify import check_received
 from modelyard.domain.ports import BlobInfo, StoredBlob
-from modelyard.errors import FileNotFound, IntegrityError
+from modelyard.errors import FileNotFound
 
 READ_CHUNK = 1024 * 1024
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -43,18 +44,12 @@ class LocalBlobWriter:
     def commit(self, *, expected_sha256: str | None, expected_size: int | None) -> BlobInfo:
         try:
             digest = self._hash.hexdigest()
-            if expected_size is not None and expected_size != self._size:
-                raise IntegrityError(
-                    f"size: expected {expected_size} bytes, received {self._size}; nothing stored",
-                    field="size",
-                )
-            if expected_sha256 is not None and expected_sha256 != digest:
-                raise IntegrityError(
-                    f"sha256: expected {expected_sha256}, content hashes to {digest}; "
-                    "nothing stored",
-                    field="sha256",
-                    details={"expected": expected_sha256, "actual": digest},
-                )
+            check_received(
+                digest=digest,
+                size=self._size,
+                expected_sha256=expected_sha256,
+                expected_size=expected_size,
+            )
             os.fsync(self._file.fileno())
             self._file.close()
             target = self._store.path_for(digest)

@@ -26,8 +26,9 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from modelyard.blobs.verify import check_received
 from modelyard.domain.ports import BlobInfo, StoredBlob
-from modelyard.errors import FileNotFound, IntegrityError, InvalidArgument
+from modelyard.errors import FileNotFound, InvalidArgument
 
 READ_CHUNK = 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024  # S3 wants >= 5 MiB for every part but the last
@@ -96,18 +97,12 @@ class S3BlobWriter:
     def commit(self, *, expected_sha256: str | None, expected_size: int | None) -> BlobInfo:
         try:
             digest = self._hash.hexdigest()
-            if expected_size is not None and expected_size != self._size:
-                raise IntegrityError(
-                    f"size: expected {expected_size} bytes, received {self._size}; nothing stored",
-                    field="size",
-                )
-            if expected_sha256 is not None and expected_sha256 != digest:
-                raise IntegrityError(
-                    f"sha256: expected {expected_sha256}, content hashes to {digest}; "
-                    "nothing stored",
-                    field="sha256",
-                    details={"expected": expected_sha256, "actual": digest},
-                )
+            check_received(
+                digest=digest,
+                size=self._size,
+                expected_sha256=expected_sha256,
+                expected_size=expected_size,
+            )
             store = self._store
             target = store.key_for(digest)
             if self._upload_id is None:
