@@ -1,10 +1,15 @@
 """Fixtures for upload sessions: the in-process app with sessions enabled (and a clock the test
-moves), and one real uvicorn server on 127.0.0.1 for transfers that drop connections."""
+moves), one real uvicorn server in a thread on 127.0.0.1 for transfers that drop connections,
+and a ``modelyard server`` process whose log the test reads."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -69,13 +75,17 @@ class LiveServer:
     sessions: UploadSessions
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture
 def live(registry: Any, tmp_path: Path) -> Iterator[LiveServer]:
     """The app served by uvicorn in a thread on 127.0.0.1 (real sockets, real disconnects)."""
     sessions = _sessions(registry, tmp_path, lambda: datetime.now(UTC))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = _free_port()
     config = uvicorn.Config(
         create_app(registry.service, sessions),
         host="127.0.0.1",
@@ -93,3 +103,63 @@ def live(registry: Any, tmp_path: Path) -> Iterator[LiveServer]:
     yield LiveServer(url=f"http://127.0.0.1:{port}", registry=registry, sessions=sessions)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@dataclass
+class ServerProcess:
+    """A ``modelyard server`` subprocess with its own home; its output goes to ``log``."""
+
+    url: str
+    home: Path
+    admin_token: str
+    log: Path
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "uploads"
+
+    def blob_files(self) -> list[Path]:
+        return sorted(p for p in (self.home / "blobs").rglob("*") if p.is_file())
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    """``modelyard server`` on 127.0.0.1 and a free port, as a user runs it (log level info)."""
+    home = tmp_path / "server-home"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    modelyard = Path(sys.executable).parent / "modelyard"
+    argv = [str(modelyard), "server", "--home", str(home), "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*argv, "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"server exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"server not healthy:\n{log.read_text()}"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        token = (home / "token").read_text().strip()
+        yield ServerProcess(url=url, home=home, admin_token=token, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(home, ignore_errors=True)  # blobs of large tests; the log stays

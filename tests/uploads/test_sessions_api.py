@@ -256,3 +256,47 @@ def test_sessions_disabled_answer_409(api: Any, assert_problem: Any) -> None:
     _setup(api.admin)
     r = api.admin.post(V + "/uploads", json={"path": "a", "size": 1})
     assert_problem(r, 409, "FAILED_PRECONDITION")
+
+
+def test_listing_shows_the_callers_open_sessions_of_a_path(
+    up: Any, c: Any, assert_problem: Any
+) -> None:
+    data = b"x" * 100
+    first = _start(c, data)
+    _put(c, first["id"], data, 0, 40)
+    other_path = c.post(V + "/uploads", json={"path": "other.bin", "size": 5}).json()
+    second = _start(c, data, sha256=hashlib.sha256(data).hexdigest())
+    listed = c.get(V + "/uploads", params={"path": "weights.bin"})
+    assert listed.status_code == 200, listed.text
+    assert [(u["id"], u["received"]) for u in listed.json()["uploads"]] == [
+        (first["id"], [[0, 40]]),
+        (second["id"], []),
+    ]
+    everything = c.get(V + "/uploads").json()["uploads"]
+    assert {u["id"] for u in everything} == {first["id"], second["id"], other_path["id"]}
+    assert c.get(V + "/uploads", params={"path": "nothing.bin"}).json() == {"uploads": []}
+    assert_problem(c.get(V + "/uploads", params={"path": "../x"}), 422, "INVALID_ARGUMENT", "path")
+    # finished, aborted and expired sessions are not listed
+    _put(c, first["id"], data, 40, 100)
+    assert c.post(f"{V}/uploads/{first['id']}/finish").status_code == 201
+    assert c.delete(f"{V}/uploads/{other_path['id']}").status_code == 204
+    assert [u["id"] for u in c.get(V + "/uploads").json()["uploads"]] == [second["id"]]
+    up.clock.advance(2 * 3600)
+    assert c.get(V + "/uploads").json() == {"uploads": []}
+    # model-level sessions are listed apart from the version's
+    m = c.post("/api/v1/models/default/m/uploads", json={"path": "card.md", "size": 3}).json()
+    assert [u["id"] for u in c.get("/api/v1/models/default/m/uploads").json()["uploads"]] == [
+        m["id"]
+    ]
+    assert c.get(V + "/uploads").json() == {"uploads": []}
+
+
+def test_listing_shows_no_one_elses_sessions(up: Any, c: Any, assert_problem: Any) -> None:
+    _start(c, b"x" * 10)
+    other = up.api.client_for("bob")
+    assert_problem(other.get(V + "/uploads"), 404, "MODEL_NOT_FOUND")
+    c.patch("/api/v1/models/default/m", json={"access": "public"})
+    assert_problem(other.get(V + "/uploads"), 403, "PERMISSION_DENIED")
+    up.api.registry.user("root", is_admin=True)
+    admin2 = up.api.client(up.api.registry.token("root"))
+    assert admin2.get(V + "/uploads").json() == {"uploads": []}

@@ -213,6 +213,10 @@ class UploadOut(BaseModel):
         )
 
 
+class UploadList(BaseModel):
+    uploads: list[UploadOut]
+
+
 class DedupFile(_In):
     path: str
     sha256: str

@@ -7,6 +7,9 @@
   (connection dropped, timeout, 5xx) is retried up to ``RETRIES`` times with exponential
   backoff; before each retry the server is asked which ranges it holds, so only what is
   missing is sent again. Progress is reported as chunks are stored.
+- **Resume across processes**: before starting a session, the caller's open sessions for the
+  path are listed; one with the same size and SHA-256 (left by an interrupted earlier push) is
+  continued, so only its missing ranges are sent.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from modelyard.api.schemas import FileOut, UploadOut
+from modelyard.api.schemas import FileOut, UploadList, UploadOut
 from modelyard.client._files import CHUNK, Progress, sha256_file
 from modelyard.client._transport import Transport, file_path, raise_for_error, segment
 from modelyard.errors import FileNotFound, RegistryError
@@ -70,10 +73,9 @@ def _session_upload(
     progress: Progress | None,
     chunk_size: int,
 ) -> FileOut:
-    body = {"path": name, "size": size, "sha256": digest}
-    session = t.call("POST", base + "/uploads", UploadOut, json=body)
+    session = _open_session(t, base, name, size, digest)
     url = f"{base}/uploads/{segment(session.id)}"
-    reported = 0
+    reported = _report(session, 0, progress)
     failures = 0
     while True:
         try:
@@ -92,6 +94,17 @@ def _session_upload(
             session = _resume(t, url, session)
             reported = _report(session, reported, progress)
     return t.call("POST", url + "/finish", FileOut)
+
+
+def _open_session(t: Transport, base: str, name: str, size: int, digest: str) -> UploadOut:
+    """The caller's open session for this very file (same path, size and SHA-256) with the
+    most bytes received, or a new one."""
+    listed = t.call("GET", base + "/uploads", UploadList, params={"path": name})
+    same = [u for u in listed.uploads if u.size == size and u.sha256 == digest]
+    if same:
+        return max(same, key=lambda u: sum(b - a for a, b in u.received))
+    body = {"path": name, "size": size, "sha256": digest}
+    return t.call("POST", base + "/uploads", UploadOut, json=body)
 
 
 def _resume(t: Transport, url: str, session: UploadOut) -> UploadOut:

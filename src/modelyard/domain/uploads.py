@@ -9,8 +9,10 @@ commit path as a single-request upload (hashed on the way, verified, published a
 
 Every call checks the caller's rights on the target exactly as a single upload does
 (:meth:`RegistryService.file_target` with ``write=True``), and a session is visible only to the
-user who started it. Sessions expire ``ttl`` after they start; :meth:`UploadSessions.clean_expired`
-removes their rows and staging files (called on server start and whenever a session starts).
+user who started it, who can list their open ones for a target (:meth:`UploadSessions.list_open`)
+to resume from another process. Sessions expire ``ttl`` after they start;
+:meth:`UploadSessions.clean_expired` removes their rows and staging files (called on server
+start and whenever a session starts).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Protocol
 
 from modelyard.domain.entities import FileEntry, User
 from modelyard.domain.enums import FileType
-from modelyard.domain.ids import Digest, new_id
+from modelyard.domain.ids import Digest, FilePath, new_id
 from modelyard.domain.ports import BlobInfo
 from modelyard.domain.service import FileTarget, RegistryService
 from modelyard.errors import (
@@ -83,6 +85,13 @@ class UploadSessionStore(Protocol):
     def create(self, session: UploadSession) -> None: ...
 
     def get(self, session_id: str) -> UploadSession | None: ...
+
+    def list_open(
+        self, parent_id: str, user_id: str, now: datetime, path: str | None = None
+    ) -> list[UploadSession]:
+        """The user's sessions on ``parent_id`` (of file ``path``, when given) that have not
+        expired by ``now``, oldest first."""
+        ...
 
     def update_received(
         self, session_id: str, merge: Callable[[tuple[Range, ...]], tuple[Range, ...]]
@@ -266,6 +275,21 @@ class UploadSessions:
         self, actor: User, namespace: str, model_name: str, ref: str | None, session_id: str
     ) -> UploadSession:
         return self._session(actor, namespace, model_name, ref, session_id)[1]
+
+    def list_open(
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        ref: str | None,
+        *,
+        path: str | None = None,
+    ) -> list[UploadSession]:
+        """The caller's open sessions for the target (for the file ``path``, when given), so a
+        new process can resume an upload that another one started."""
+        target = self.service.file_target(actor, namespace, model_name, ref, write=True)
+        file_path = FilePath.parse(path, "path") if path is not None else None
+        return self.store.list_open(target.parent_id, actor.id, self._clock(), file_path)
 
     def begin_chunk(
         self,

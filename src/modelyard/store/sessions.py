@@ -67,6 +67,18 @@ class SqlUploadSessionStore:
             row = conn.execute(sa.select(_T).where(_T.c.id == session_id)).first()
         return _to_session(row) if row else None
 
+    def list_open(
+        self, parent_id: str, user_id: str, now: datetime, path: str | None = None
+    ) -> list[UploadSession]:
+        query = sa.select(_T).where(
+            _T.c.parent_id == parent_id, _T.c.user_id == user_id, _T.c.expires_at > now
+        )
+        if path is not None:
+            query = query.where(_T.c.path == path)
+        with self._store.read() as conn:
+            rows = conn.execute(query.order_by(_T.c.created_at, _T.c.id)).all()
+        return [_to_session(row) for row in rows]
+
     def update_received(
         self, session_id: str, merge: Callable[[tuple[Range, ...]], tuple[Range, ...]]
     ) -> UploadSession | None:

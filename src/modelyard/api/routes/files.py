@@ -6,6 +6,7 @@ The same four operations are mounted twice, under ``/models/{ns}/{model}/files``
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated
 from urllib.parse import quote
@@ -13,6 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from modelyard.api import schemas as s
 from modelyard.api.deps import Caller, CallerDep
@@ -22,6 +24,10 @@ from modelyard.domain.service import TrackedFileInput
 from modelyard.errors import ErrorCode, InvalidArgument
 
 router = APIRouter(prefix="/api/v1/models/{namespace}/{model}", tags=["files"])
+log = logging.getLogger(__name__)
+
+#: The status of a request whose client went away (nginx's 499); no one receives it.
+CLIENT_CLOSED = 499
 
 #: Bytes gathered from the request stream before one hand-off to the writer thread.
 WRITE_BATCH = 1024 * 1024
@@ -43,7 +49,7 @@ async def _upload(
     sha256: str | None,
     mime_type: str | None,
     file_type: FileType | None,
-) -> s.FileOut:
+) -> s.FileOut | Response:
     length = request.headers.get("content-length")
     if length is not None and not length.isdigit():
         raise InvalidArgument("Content-Length: expected a byte count", field="Content-Length")
@@ -68,10 +74,22 @@ async def _upload(
         if batch:
             await run_in_threadpool(upload.write, b"".join(batch))
         entry = await run_in_threadpool(upload.finish)
+    except ClientDisconnect:
+        upload.abort()
+        return client_gone(request)
     except BaseException:
         upload.abort()
         raise
     return s.FileOut.from_entity(entry)
+
+
+def client_gone(request: Request) -> Response:
+    """End a request whose client disconnected mid-body, once its write is aborted: a network
+    failure, not a server error, so one info line and no traceback."""
+    log.info(
+        "client disconnected during %s %s; nothing was stored", request.method, request.url.path
+    )
+    return Response(status_code=CLIENT_CLOSED)
 
 
 def content_disposition(name: str) -> str:
@@ -169,7 +187,7 @@ async def upload_version_file(
     sha256: Sha256Query = None,
     mime_type: MimeQuery = None,
     file_type: FileTypeQuery = None,
-) -> s.FileOut:
+) -> s.FileOut | Response:
     """Store the raw request body as one file of a PENDING version, streamed."""
     return await _upload(
         request, caller, namespace, model, version, path, sha256, mime_type, file_type
@@ -214,7 +232,7 @@ async def upload_model_file(
     sha256: Sha256Query = None,
     mime_type: MimeQuery = None,
     file_type: FileTypeQuery = None,
-) -> s.FileOut:
+) -> s.FileOut | Response:
     """Store the raw request body as one file of the model itself (not of a version)."""
     return await _upload(
         request, caller, namespace, model, None, path, sha256, mime_type, file_type

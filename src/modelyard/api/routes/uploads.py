@@ -1,6 +1,7 @@
 """Resumable upload sessions and dedup before transfer, for version files and model files.
 
-``POST .../uploads`` starts a session, ``PUT .../uploads/{id}`` sends one byte range
+``POST .../uploads`` starts a session, ``GET .../uploads?path=`` lists the caller's open ones
+(to resume from another process), ``PUT .../uploads/{id}`` sends one byte range
 (``Content-Range: bytes a-b/size``, raw body), ``GET`` tells which ranges arrived,
 ``POST .../finish`` commits the file, ``DELETE`` aborts. ``POST .../files:dedup`` registers a
 file from a blob the server already holds, without any bytes.
@@ -12,11 +13,13 @@ import re
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from modelyard.api import schemas as s
 from modelyard.api.deps import Caller, CallerDep
+from modelyard.api.routes.files import client_gone
 from modelyard.domain.uploads import (
     CHUNK_SIZE_HINT,
     UploadSession,
@@ -73,6 +76,16 @@ async def _start(
     return _out(session)
 
 
+async def _list(
+    caller: Caller, uploads: UploadSessions, ns: str, model: str, ver: str | None, path: str | None
+) -> s.UploadList:
+    sessions = await caller(uploads.list_open, ns, model, ver, path=path)
+    return s.UploadList(uploads=[_out(session) for session in sessions])
+
+
+PathQuery = Annotated[str | None, Query(description="Only sessions of this file path")]
+
+
 async def _put(
     request: Request,
     caller: Caller,
@@ -81,7 +94,7 @@ async def _put(
     model: str,
     ver: str | None,
     upload_id: str,
-) -> s.UploadOut:
+) -> s.UploadOut | Response:
     start, end, total = _content_range(request.headers.get("content-range"))
     chunk = await caller(
         uploads.begin_chunk, ns, model, ver, upload_id, start=start, end=end, total=total
@@ -98,6 +111,9 @@ async def _put(
         if batch:
             await run_in_threadpool(chunk.write, b"".join(batch))
         session = await run_in_threadpool(chunk.finish)
+    except ClientDisconnect:
+        chunk.abort()  # the range is not recorded: the client sends it again
+        return client_gone(request)
     except BaseException:
         chunk.abort()
         raise
@@ -149,6 +165,19 @@ async def start_version_upload(
     return await _start(caller, uploads, namespace, model, version, body)
 
 
+@router.get(V + "/uploads", response_model=s.UploadList)
+async def list_version_uploads(
+    namespace: str,
+    model: str,
+    version: str,
+    caller: CallerDep,
+    uploads: UploadsDep,
+    path: PathQuery = None,
+) -> s.UploadList:
+    """The caller's open sessions on this version (of one file with ``?path=``), to resume."""
+    return await _list(caller, uploads, namespace, model, version, path)
+
+
 @router.get(V + "/uploads/{upload_id}", response_model=s.UploadOut)
 async def get_version_upload(
     namespace: str, model: str, version: str, upload_id: str, caller: CallerDep, uploads: UploadsDep
@@ -166,7 +195,7 @@ async def put_version_upload_chunk(
     upload_id: str,
     caller: CallerDep,
     uploads: UploadsDep,
-) -> s.UploadOut:
+) -> s.UploadOut | Response:
     """Store one byte range (``Content-Range: bytes a-b/size``, raw body), streamed."""
     return await _put(request, caller, uploads, namespace, model, version, upload_id)
 
@@ -204,6 +233,13 @@ async def start_model_upload(
     return await _start(caller, uploads, namespace, model, None, body)
 
 
+@router.get("/uploads", response_model=s.UploadList)
+async def list_model_uploads(
+    namespace: str, model: str, caller: CallerDep, uploads: UploadsDep, path: PathQuery = None
+) -> s.UploadList:
+    return await _list(caller, uploads, namespace, model, None, path)
+
+
 @router.get("/uploads/{upload_id}", response_model=s.UploadOut)
 async def get_model_upload(
     namespace: str, model: str, upload_id: str, caller: CallerDep, uploads: UploadsDep
@@ -219,7 +255,7 @@ async def put_model_upload_chunk(
     upload_id: str,
     caller: CallerDep,
     uploads: UploadsDep,
-) -> s.UploadOut:
+) -> s.UploadOut | Response:
     return await _put(request, caller, uploads, namespace, model, None, upload_id)
 
 
