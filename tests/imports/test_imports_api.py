@@ -87,18 +87,66 @@ def test_a_missing_source_fails_the_task_naming_the_status(
     assert api_imports.registry.blob_files() == [] and api_imports.registry.tmp_files() == []
 
 
-def test_loopback_is_refused_without_the_allowlist(api: Any, registry: Any, source: Source):
+def test_loopback_is_refused_when_the_import_is_requested(
+    api: Any, registry: Any, source: Source, assert_problem: Any
+):
     guarded = make_imports(registry, UrlFetcher())
     api.app.state.imports = guarded.service
     version = _version(api.admin)
     url = source.add("a.bin", b"secret")
-    for target in (url, url.replace("127.0.0.1", "localhost")):
-        task = _import(api.admin, version, {"a.bin": target})
-        done = _run(api.admin, guarded, task)
-        assert done["state"] == "FAILED"
-        assert "SSRF" in done["error"] and "loopback" in done["error"], done["error"]
-        assert "MODELYARD_IMPORT_ALLOWED_HOSTS" in done["error"]
+    by_name = url.replace("127.0.0.1", "localhost")
+    for target, shown in ((url, "127.0.0.1 is"), (by_name, "localhost (")):
+        r = api.admin.post(f"{version}/files:import", json={"files": {"w/a.bin": target}})
+        body = assert_problem(r, 422, "INVALID_ARGUMENT", field="files.w/a.bin")
+        assert "SSRF" in body["detail"] and "is a loopback address" in body["detail"]
+        assert shown in body["detail"] and "import_allowed_hosts" in body["detail"]
+    assert api.admin.get("/api/v1/tasks").json()["tasks"] == []
+    # A version from model_files is not created either.
+    r = api.admin.post(
+        f"{BASE}/m/versions", json={"version": "2", "model_files": {"x": f"{source.url}/a.bin"}}
+    )
+    assert_problem(r, 422, "INVALID_ARGUMENT", field="files.x")
+    versions = api.admin.get(f"{BASE}/m/versions").json()["versions"]
+    assert [v["version"] for v in versions] == ["1"]
     assert api.admin.get(f"{version}/files").json()["files"] == []
+
+
+def test_the_guard_checks_again_when_the_task_fetches(api: Any, registry: Any, source: Source):
+    """DNS may answer differently between submit and fetch (rebinding): the fetch is refused."""
+    answers = {"rebind.example": "93.184.215.14"}
+    lookups: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return [answers[host]]
+
+    rebinding = make_imports(registry, UrlFetcher(policy=AddressPolicy(resolver=resolver)))
+    api.app.state.imports = rebinding.service
+    version = _version(api.admin)
+    files = {p: f"http://rebind.example/{p}" for p in ("a.bin", "b.bin", "c.bin")}
+    task = _import(api.admin, version, files)
+    assert lookups == ["rebind.example"]  # one lookup per host and port, not per file
+    answers["rebind.example"] = "127.0.0.1"
+    done = _run(api.admin, rebinding, task)
+    assert done["state"] == "FAILED"
+    assert (
+        "file a.bin" in done["error"]
+        and "rebind.example (127.0.0.1) is a loopback" in (done["error"])
+    )
+    assert api.admin.get(f"{version}/files").json()["files"] == []
+
+
+def test_a_host_that_does_not_resolve_yet_is_accepted_and_fails_when_fetched(
+    api: Any, registry: Any
+):
+    unresolved = make_imports(registry, UrlFetcher())
+    api.app.state.imports = unresolved.service
+    version = _version(api.admin)
+    task = _import(api.admin, version, {"a.bin": "http://no-such-host.invalid/a.bin"})
+    done = _run(api.admin, unresolved, task)
+    assert done["state"] == "FAILED"
+    assert "cannot resolve host 'no-such-host.invalid'" in done["error"], done["error"]
+    assert registry.blob_files() == [] and registry.tmp_files() == []
 
 
 def test_every_redirect_is_checked(api_imports: Any, imports: Imports, source: Source):
@@ -137,6 +185,8 @@ def test_bad_requests_are_refused_up_front(api_imports: Any, assert_problem: Any
     version = _version(api_imports.admin)
     cases = [
         ({"files": {"a": "ftp://x/y"}}, "files.a"),
+        ({"files": {"a": "http://x:99999/y"}}, "files.a"),
+        ({"files": {"a": "http://[::1]/y", "b": "http://169.254.169.254/"}}, "files.a"),
         ({"files": {"../a": "http://x/y"}}, "files.../a"),
         ({"files": {"a": "http://x/y"}, "sha256": {"b": "0" * 64}}, "sha256.b"),
         ({"files": {"a": "http://x/y"}, "sha256": {"a": "nothex"}}, "sha256.a"),

@@ -18,7 +18,8 @@ from imports_support import Source
 from modelyard import Client
 from modelyard.cli.main import main
 from modelyard.config import Settings
-from modelyard.errors import FailedPrecondition
+from modelyard.domain.enums import VersionState
+from modelyard.errors import FailedPrecondition, InvalidArgument
 from modelyard.server import build_app
 
 
@@ -62,6 +63,43 @@ def test_sdk_imports_and_waits(server: tuple[str, str], source: Source):
         states = [t.state for t in client.list_tasks()]
         assert states == ["FAILED", "COMPLETED"]
         assert client.get_task(task.id).result == task.result
+
+
+def test_sdk_creates_a_version_from_model_files(server: tuple[str, str], source: Source):
+    url, token = server
+    data = b"deepdev weights" * 1000
+    with Client(url, token) as client:
+        model = client.new_model("dd")
+        version = model.new_model_version(
+            "1.0",
+            model_files={"model/w.bin": source.add("w.bin", data)},
+            model_files_sha256={"model/w.bin": hashlib.sha256(data).hexdigest()},
+            wait=True,
+            timeout=30,
+        )
+        assert version.state == VersionState.READY and version.import_task
+        assert client.get_task(version.import_task).state == "COMPLETED"
+        assert [(a.path, a.sha256) for a in version.artifacts()] == [
+            ("model/w.bin", hashlib.sha256(data).hexdigest())
+        ]
+        got = model.get_version("1.0").download("model/w.bin", source.root / "got")
+        assert got.read_bytes() == data
+
+        pending = model.new_model_version("2.0", model_files={"x": f"{source.url}/missing"})
+        assert pending.state == VersionState.PENDING and pending.import_task
+        with pytest.raises(FailedPrecondition, match=r"failed: file x from .*404"):
+            client.wait_task(pending.import_task, timeout=30)
+        assert pending.refresh().state == VersionState.FAILED
+
+        with pytest.raises(FailedPrecondition, match="404"):
+            model.new_model_version("3.0", model_files={"y": f"{source.url}/nope"}, wait=True)
+        assert model.get_version("3.0").state == VersionState.FAILED
+
+        with pytest.raises(InvalidArgument, match="artifacts"):
+            model.new_model_version("4.0", artifacts=["x.bin"], model_files={"x": "http://a/b"})
+        with pytest.raises(InvalidArgument, match=r"files\.z: .*not a globally routable"):
+            model.new_model_version("4.0", model_files={"z": "http://100.64.0.1/z"})
+        assert [v.version for v in model.versions()] == ["1.0", "2.0", "3.0"]
 
 
 def test_cli_import_and_tasks_show(server: tuple[str, str], source: Source):

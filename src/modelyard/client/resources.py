@@ -23,6 +23,7 @@ from modelyard.client._transport import Transport, file_path, paginate, segment
 from modelyard.client.tasks import wait_for
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, VersionState
+from modelyard.errors import InvalidArgument
 
 MetricValue = float | str | bytes
 
@@ -303,9 +304,26 @@ class Model(_Entity):
         output_schema: Mapping[str, Any] | None = None,
         meta_info: MetaInfo | Mapping[str, Any] | None = None,
         provenance: Provenance | Mapping[str, Any] | None = None,
+        model_files: Mapping[str, str] | None = None,
+        model_files_sha256: Mapping[str, str] | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
     ) -> ModelVersion:
         """Create a PENDING version; ``artifacts`` (local paths, or URIs to track) are added
-        to it. ``version`` is its label (default: its number)."""
+        to it. ``version`` is its label (default: its number).
+
+        ``model_files`` (target path -> URL, as for :meth:`ModelVersion.import_files`) has the
+        server import the files instead, checking each ``model_files_sha256`` given; the
+        version becomes READY once all are in, or FAILED. ``import_task`` on the version
+        returned is the task's id; with ``wait`` it is returned once the task has ended (a
+        FAILED task raises FailedPrecondition with its error; ``timeout`` seconds raise
+        TimeoutError)."""
+        if model_files is not None and artifacts is not None:
+            raise InvalidArgument(
+                "artifacts: give either artifacts or model_files; the import finishes the "
+                "version, so nothing can be added beside it",
+                field="artifacts",
+            )
         body = s.VersionCreate(
             version=version,
             name=name,
@@ -318,6 +336,8 @@ class Model(_Entity):
             provenance=Provenance.model_validate(provenance or {}),
             metadata=dict(metadata or {}),
             unique_tags=list(unique_tags or []),
+            model_files=dict(model_files) if model_files is not None else None,
+            model_files_sha256=dict(model_files_sha256) if model_files_sha256 else None,
         )
         info = self._t.call(
             "POST",
@@ -327,6 +347,10 @@ class Model(_Entity):
         )
         created = ModelVersion(self._t, info)
         created._add_artifacts(artifacts)
+        if wait and info.import_task is not None:
+            wait_for(self._t, info.import_task, timeout)
+            ended = self._t.call("GET", created._path, s.VersionOut)
+            created._set(ended.model_copy(update={"import_task": info.import_task}))
         return created
 
     def versions(self, page_size: int = 100) -> Iterator[ModelVersion]:
@@ -429,6 +453,11 @@ class ModelVersion(_Entity):
     @property
     def content_digest(self) -> str | None:
         return self.info.content_digest
+
+    @property
+    def import_task(self) -> str | None:
+        """The id of the task importing ``model_files``, on a version created with them."""
+        return self.info.import_task
 
     def refresh(self) -> ModelVersion:
         self._set(self._t.call("GET", self._path, s.VersionOut))

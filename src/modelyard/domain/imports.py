@@ -1,7 +1,8 @@
 """Import files from URLs into a version, as a persisted task.
 
 Submitting checks everything that can be checked up front (who may write, the version is
-``PENDING``, paths, URL schemes, expected digests) and answers with a ``CREATED`` task. A task
+``PENDING``, paths, URL schemes, hosts the SSRF guard refuses, expected digests) and answers
+with a ``CREATED`` task; the guard checks again when the task fetches. A task
 runner then calls :meth:`ImportService.run`, which streams each source into the blob store
 through :meth:`RegistryService.begin_upload` (hashed on the way, bounded memory, the expected
 digest checked on commit). A file that fails is aborted and stores nothing, and the task fails
@@ -40,9 +41,10 @@ _TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 class Fetcher(Protocol):
     """Reads source URLs (``modelyard.imports.sources.UrlFetcher``)."""
 
-    def check(self, url: str) -> None:
+    def check(self, url: str, checked_hosts: set[tuple[str, int]] | None = None) -> None:
         """Raise OSError with a reason if no fetch of ``url`` could succeed (scheme, shape,
-        a disabled source)."""
+        a disabled source, a host the SSRF guard refuses); ``checked_hosts`` spares resolving
+        a (host, port) again within one request."""
         ...
 
     def read(self, url: str) -> Iterator[bytes]:
@@ -89,6 +91,7 @@ class ImportService:
                 f"files: expected at most {MAX_FILES} entries, got {len(files)}", field="files"
             )
         checked: dict[str, str] = {}
+        hosts: set[tuple[str, int]] = set()
         for path, url in files.items():
             field = f"files.{path}"
             FilePath.parse(path, field)
@@ -97,7 +100,7 @@ class ImportService:
                     f"{field}: expected a URL of at most {MAX_URL} characters", field=field
                 )
             try:
-                self.fetcher.check(url)
+                self.fetcher.check(url, hosts)
             except OSError as exc:
                 raise InvalidArgument(f"{field}: {exc}", field=field) from None
             checked[path] = url
@@ -156,6 +159,8 @@ class ImportService:
         """Create a version from a map of target path -> source URL (DeepDev's
         ``model_files``): the version is PENDING while the import runs, then READY, or FAILED
         with the import's error."""
+        # Who may write is checked before any source is (no resolving hosts for strangers).
+        self.registry.file_target(actor, namespace, model_name, None, write=True)
         params = self._params(files, sha256, finish=True)
         version = self.registry.create_version(actor, namespace, model_name, **version_fields)
         return version, self._submit(actor, version.model_id, version, params)

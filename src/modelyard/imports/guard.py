@@ -5,6 +5,8 @@ link-local, multicast, reserved, unspecified, a cloud metadata service, or other
 globally routable, unless the admin's allowlist (``import_allowed_hosts``: host names, IP
 addresses and CIDR networks) names the host or covers the address. The caller connects to an
 address this guard returned, so DNS cannot answer differently between check and connect.
+Imports are checked when they are requested (a refusal is a 422 then; a host that does not
+resolve yet is let through) and again on every fetch and redirect.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ SETTING = "MODELYARD_IMPORT_ALLOWED_HOSTS"
 class SourceError(OSError):
     """A source could not be read: refused by policy, unreachable, or answered with an error.
     Its message becomes the task's error; it never reaches a transport as such."""
+
+
+class HostNotFound(SourceError):
+    """A host did not resolve. At submit time that is no refusal (it may resolve when the task
+    runs); at fetch time it fails the task like any other SourceError."""
 
 
 def _rule(address: IPAddress) -> str | None:
@@ -54,7 +61,7 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise SourceError(f"cannot resolve host {host!r}: {exc}") from None
+        raise HostNotFound(f"cannot resolve host {host!r}: {exc}") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -93,7 +100,7 @@ class AddressPolicy:
         name = host.lower().strip("[]").rstrip(".")
         found = self.resolver(name, port)
         if not found:
-            raise SourceError(f"cannot resolve host {host!r}: no addresses")
+            raise HostNotFound(f"cannot resolve host {host!r}: no addresses")
         if name in self.hosts:
             return found
         for text in found:
@@ -107,6 +114,6 @@ class AddressPolicy:
                 shown = host if name == str(effective) else f"{host} ({effective})"
                 raise SourceError(
                     f"refused by the SSRF guard: {shown} is {why}; an admin may allow it "
-                    f"with {SETTING}"
+                    f"with import_allowed_hosts ({SETTING})"
                 )
         return found

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from modelyard.imports.guard import AddressPolicy, SourceError
+from modelyard.imports.guard import AddressPolicy, HostNotFound, SourceError
 
 CHUNK = 1024 * 1024
 MAX_REDIRECTS = 5
@@ -53,11 +53,32 @@ class UrlFetcher:
         self._s3_options = dict(s3_options or {})
         self._timeout = timeout
 
-    def check(self, url: str) -> None:
-        """Refuse a URL no fetch could ever accept (scheme, shape, disabled source), before a
-        task is created. Network rules are checked when it is fetched."""
+    def check(self, url: str, checked_hosts: set[tuple[str, int]] | None = None) -> None:
+        """Refuse a URL no fetch could accept, before a task is created: scheme, shape, a
+        disabled source, and an http(s) host that resolves to an address the SSRF guard
+        refuses. A host that does not resolve is let through (it may resolve when the task
+        runs). The guard checks again at fetch time, on every hop: DNS may answer differently
+        by then. Hosts in ``checked_hosts`` are not resolved again; checked ones are added."""
+        self._check_shape(url)
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            return
+        host = parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        if checked_hosts is not None and (host, port) in checked_hosts:
+            return
+        try:
+            self.policy.addresses(host, port)
+        except HostNotFound:
+            return
+        if checked_hosts is not None:
+            checked_hosts.add((host, port))
+
+    def _check_shape(self, url: str) -> None:
         try:
             parts = urlsplit(url)
+            _ = parts.port  # a malformed port raises ValueError
         except ValueError as exc:
             raise SourceError(f"not a URL: {exc}") from None
         scheme = parts.scheme.lower()
@@ -81,8 +102,8 @@ class UrlFetcher:
     def read(self, url: str) -> Iterator[bytes]:
         """The bytes at ``url`` in chunks of at most :data:`CHUNK`; SourceError on a refusal,
         an error answer, a broken connection or more than ``max_bytes``. Close the iterator
-        to stop early."""
-        self.check(url)
+        to stop early. The SSRF guard is applied to every HTTP hop as it is fetched."""
+        self._check_shape(url)
         scheme = urlsplit(url).scheme.lower()
         if scheme == "file":
             chunks = self._file(url)
