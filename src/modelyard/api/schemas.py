@@ -381,8 +381,7 @@ class GcOut(BaseModel):
             freed_bytes=r.freed_bytes,
             dry_run=r.dry_run,
             blobs=[
-                GcBlobOut(sha256=b.sha256, size=b.size, modified_at=b.modified_at)
-                for b in r.blobs
+                GcBlobOut(sha256=b.sha256, size=b.size, modified_at=b.modified_at) for b in r.blobs
             ],
         )
 
@@ -409,9 +408,7 @@ class ImportFiles(_In):
     sha256: dict[str, str] = Field(
         default_factory=dict, description="Expected SHA-256 per target path; verified"
     )
-    finish: bool = Field(
-        default=False, description="Make the version READY once every file is in"
-    )
+    finish: bool = Field(default=False, description="Make the version READY once every file is in")
 
 
 class TaskOut(BaseModel):

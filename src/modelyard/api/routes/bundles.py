@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from modelyard.api import schemas as s
 from modelyard.api.deps import CallerDep
-from modelyard.api.routes.files import WRITE_BATCH, content_disposition
+from modelyard.api.routes.files import content_disposition
+from modelyard.api.streaming import pour
 from modelyard.domain.bundles import Bundles
 from modelyard.errors import InvalidArgument
 
@@ -47,16 +48,7 @@ async def upload_bundle(
     await caller(caller.service.file_target, namespace, model, version, write=True)
     spool = await run_in_threadpool(bundles.spool, int(length) if length else None)
     try:
-        batch: list[bytes] = []
-        pending = 0
-        async for chunk in request.stream():
-            batch.append(chunk)
-            pending += len(chunk)
-            if pending >= WRITE_BATCH:
-                await run_in_threadpool(spool.write, b"".join(batch))
-                batch, pending = [], 0
-        if batch:
-            await run_in_threadpool(spool.write, b"".join(batch))
+        await pour(request, spool.write)
         entries = await caller(bundles.upload, namespace, model, version, spool.file)
     finally:
         await run_in_threadpool(spool.close)

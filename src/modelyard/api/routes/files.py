@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from modelyard.api import schemas as s
 from modelyard.api.deps import Caller, CallerDep
 from modelyard.api.errors import problem
+from modelyard.api.streaming import pour
 from modelyard.domain.enums import FileStorage, FileType
 from modelyard.domain.service import TrackedFileInput
 from modelyard.errors import ErrorCode, InvalidArgument
@@ -28,9 +29,6 @@ log = logging.getLogger(__name__)
 
 #: The status of a request whose client went away (nginx's 499); no one receives it.
 CLIENT_CLOSED = 499
-
-#: Bytes gathered from the request stream before one hand-off to the writer thread.
-WRITE_BATCH = 1024 * 1024
 
 Sha256Query = Annotated[
     str | None, Query(description="Expected SHA-256 (hex or 'sha256:<hex>'); verified")
@@ -63,16 +61,7 @@ async def _upload(
         file_type=file_type,
     )
     try:
-        batch: list[bytes] = []
-        pending = 0
-        async for chunk in request.stream():
-            batch.append(chunk)
-            pending += len(chunk)
-            if pending >= WRITE_BATCH:
-                await run_in_threadpool(upload.write, b"".join(batch))
-                batch, pending = [], 0
-        if batch:
-            await run_in_threadpool(upload.write, b"".join(batch))
+        await pour(request, upload.write)
         entry = await run_in_threadpool(upload.finish)
     except ClientDisconnect:
         upload.abort()

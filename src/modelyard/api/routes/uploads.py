@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from modelyard.api import schemas as s
 from modelyard.api.deps import Caller, CallerDep
 from modelyard.api.routes.files import client_gone
+from modelyard.api.streaming import pour
 from modelyard.domain.uploads import (
     CHUNK_SIZE_HINT,
     UploadSession,
@@ -29,9 +30,6 @@ from modelyard.domain.uploads import (
 from modelyard.errors import FailedPrecondition, InvalidArgument
 
 router = APIRouter(prefix="/api/v1/models/{namespace}/{model}", tags=["uploads"])
-
-#: Bytes gathered from the request stream before one hand-off to the writer thread.
-WRITE_BATCH = 1024 * 1024
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19}|\*)$")
 
@@ -100,16 +98,7 @@ async def _put(
         uploads.begin_chunk, ns, model, ver, upload_id, start=start, end=end, total=total
     )
     try:
-        batch: list[bytes] = []
-        pending = 0
-        async for data in request.stream():
-            batch.append(data)
-            pending += len(data)
-            if pending >= WRITE_BATCH:
-                await run_in_threadpool(chunk.write, b"".join(batch))
-                batch, pending = [], 0
-        if batch:
-            await run_in_threadpool(chunk.write, b"".join(batch))
+        await pour(request, chunk.write)
         session = await run_in_threadpool(chunk.finish)
     except ClientDisconnect:
         chunk.abort()  # the range is not recorded: the client sends it again
