@@ -109,6 +109,7 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
             # parallel run) would find taken, and nothing here uses them.
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            "-master.telemetry=false",  # no reports to the internet (none reachable anyway)
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
