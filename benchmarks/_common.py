@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,3 +248,95 @@ class PrefixIndex:
         lo = bisect.bisect_left(self.names, prefix)
         hi = bisect.bisect_left(self.names, prefix + "\U0010ffff")
         return hi - lo
+
+
+# -- transfer measurements (storage_throughput.py and its MLflow driver) ------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (utime + stime from /proc/<pid>/stat), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live descendants."""
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+def self_cpu_seconds() -> float:
+    """CPU seconds of this process, all threads."""
+    t = os.times()
+    return t.user + t.system
+
+
+class TreeRssSampler:
+    """Samples the summed RSS of a process tree every ``interval`` s on a thread (``with``)."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self.base = tree_rss_bytes(pid)[0]
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(tree_rss_bytes(self.pid)[0])
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeRssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    @property
+    def peak(self) -> int:
+        return max(self.samples, default=self.base)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+
+def measure(
+    pids: dict[str, int], fn: Callable[[], object], interval: float = 0.05
+) -> dict[str, float]:
+    """Run ``fn()`` while sampling the RSS of each named process tree; wall and CPU seconds.
+
+    Returns seconds, client_cpu (this process), and per name: <name>_base, <name>_peak,
+    <name>_growth (bytes), <name>_cpu (seconds of the tree's CPU during the call).
+    """
+    samplers = {name: TreeRssSampler(pid, interval) for name, pid in pids.items()}
+    cpu0 = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+    for s in samplers.values():
+        s.__enter__()
+    try:
+        c0 = self_cpu_seconds()
+        t0 = time.perf_counter()
+        fn()
+        took = time.perf_counter() - t0
+        client_cpu = self_cpu_seconds() - c0
+        time.sleep(interval * 2)
+    finally:
+        for s in samplers.values():
+            s.__exit__()
+    out: dict[str, float] = {"seconds": took, "client_cpu": client_cpu}
+    for name, s in samplers.items():
+        out[f"{name}_base"] = s.base
+        out[f"{name}_peak"] = s.peak
+        out[f"{name}_growth"] = s.growth
+        out[f"{name}_cpu"] = tree_cpu_seconds(pids[name]) - cpu0[name]
+    return out
