@@ -11,6 +11,7 @@ import pytest
 from sdk_wire import Handler, model_json
 
 from modelyard import Client, IntegrityError
+from modelyard.api.schemas import MetadataOut
 from modelyard.client._files import CHUNK
 
 
@@ -87,3 +88,17 @@ def test_download_into_directory(mock_client: Callable[[Handler], Client], tmp_p
     assert written == tmp_path / "d" / "a.bin"
     assert written.read_bytes() == b"payload"
     assert [p.name for p in written.parent.iterdir()] == ["a.bin"]
+
+
+def test_calls_that_work_through_a_whole_file_have_no_read_limit() -> None:
+    seen: dict[str, object] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[request.url.path] = request.extensions["timeout"]["read"]
+        return httpx.Response(200, json={"metadata": {}})
+
+    client = Client("http://registry.test", token="t", transport=httpx.MockTransport(handler))
+    client._t.call("GET", "/quick", MetadataOut)
+    client._t.call("POST", "/uploads/1/finish", MetadataOut, long=True)
+    assert seen["/quick"] == 30.0
+    assert seen["/uploads/1/finish"] is None

@@ -93,7 +93,8 @@ def _session_upload(
             time.sleep(BACKOFF * 2 ** (failures - 1))
             session = _resume(t, url, session)
             reported = _report(session, reported, progress)
-    return t.call("POST", url + "/finish", FileOut)
+    # The server streams the whole staged file into the blob store before it answers.
+    return t.call("POST", url + "/finish", FileOut, long=True)
 
 
 def _open_session(t: Transport, base: str, name: str, size: int, digest: str) -> UploadOut:

@@ -153,9 +153,17 @@ class Transport:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        long: bool = False,
     ) -> M:
-        """One JSON request; the response parsed into the wire model ``out``."""
-        response = self._http.request(method, path, json=json, params=_drop_none(params))
+        """One JSON request; the response parsed into the wire model ``out``. ``long``: the
+        server works through a whole file before it answers, so no read limit applies."""
+        response = self._http.request(
+            method,
+            path,
+            json=json,
+            params=_drop_none(params),
+            timeout=self._transfer_timeout if long else self._timeout,
+        )
         raise_for_error(response)
         return out.model_validate_json(response.content)
 
