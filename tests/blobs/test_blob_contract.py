@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,34 @@ def test_touch_renews_a_blob_and_reports_missing_ones(backend: Backend) -> None:
     assert backend.store.read(SHA).__next__() == DATA[: 1024 * 1024]  # bytes unchanged
     # GC's age check now keeps it.
     assert backend.store.delete(SHA, modified_before=before) is False
+
+
+def test_adopt_publishes_a_local_file_and_consumes_it(backend: Backend, tmp_path: Path) -> None:
+    staged = tmp_path / "staged"
+    staged.write_bytes(DATA)
+    inode = staged.stat().st_ino
+    info = backend.store.adopt(staged, expected_sha256=SHA, expected_size=len(DATA))
+    assert (info.sha256, info.size) == (SHA, len(DATA))
+    assert b"".join(backend.store.read(SHA)) == DATA
+    assert not staged.exists()
+    if isinstance(backend.store, LocalBlobStore):  # moved into place, not written again
+        assert backend.store.path_for(SHA).stat().st_ino == inode
+    again = tmp_path / "again"
+    again.write_bytes(DATA)
+    assert backend.store.adopt(again, expected_sha256=None, expected_size=None).sha256 == SHA
+    assert not again.exists()
+    assert blob_names(backend) == [SHA]
+    assert all(SHA in name for name in backend.leftovers())  # no temporary objects left
+
+
+def test_adopt_refuses_a_mismatch_and_stores_nothing(backend: Backend, tmp_path: Path) -> None:
+    staged = tmp_path / "staged"
+    staged.write_bytes(DATA)
+    with pytest.raises(IntegrityError) as refused:
+        backend.store.adopt(staged, expected_sha256="0" * 64, expected_size=None)
+    assert refused.value.field == "sha256"
+    with pytest.raises(IntegrityError):
+        backend.store.adopt(staged, expected_sha256=None, expected_size=len(DATA) + 1)
+    assert staged.exists()  # left for the caller, which discards its session
+    assert blob_names(backend) == []
+    assert backend.leftovers() == []

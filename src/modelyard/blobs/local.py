@@ -8,6 +8,7 @@ point removes the temporary file, so a half-written blob is never visible.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from modelyard.blobs.verify import check_received
+from modelyard.blobs.verify import adopt_by_copy, check_received, sha256_of
 from modelyard.domain.ports import BlobInfo, StoredBlob
 from modelyard.errors import FileNotFound
 
@@ -111,6 +112,35 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise FileNotFound(f"blob sha256:{sha256} is missing from the blob store") from None
         return _read_range(f, start, end)
+
+    def adopt(
+        self, path: Path, *, expected_sha256: str | None, expected_size: int | None
+    ) -> BlobInfo:
+        digest, size = sha256_of(path)
+        check_received(
+            digest=digest, size=size, expected_sha256=expected_sha256, expected_size=expected_size
+        )
+        target = self.path_for(digest)
+        if target.exists():  # dedup: identical content is already there
+            os.utime(target)
+            path.unlink()
+            return BlobInfo(sha256=digest, size=size)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Staging on another filesystem: copy through a writer instead.
+            return adopt_by_copy(self, path, expected_sha256=digest, expected_size=size)
+        os.utime(target)  # new to the store: GC's grace period starts now
+        _fsync_dir(target.parent)
+        return BlobInfo(sha256=digest, size=size)
 
     def touch(self, sha256: str) -> bool:
         try:

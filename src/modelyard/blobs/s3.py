@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -26,7 +27,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from modelyard.blobs.verify import check_received
+from modelyard.blobs.verify import adopt_by_copy, check_received
 from modelyard.domain.ports import BlobInfo, StoredBlob
 from modelyard.errors import FileNotFound, InvalidArgument
 
@@ -258,6 +259,13 @@ class S3BlobStore:
                 return iter(())  # start at or past the end: nothing, as a local file reads
             raise
         return _stream(answer["Body"])
+
+    def adopt(
+        self, path: Path, *, expected_sha256: str | None, expected_size: int | None
+    ) -> BlobInfo:
+        return adopt_by_copy(
+            self, path, expected_sha256=expected_sha256, expected_size=expected_size
+        )
 
     def touch(self, sha256: str) -> bool:
         if self._head(sha256) is None:

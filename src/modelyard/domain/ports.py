@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from modelyard.domain.entities import (
@@ -216,6 +217,15 @@ class BlobStore(Protocol):
 
     def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The bytes [start, end) of a blob (end None: to its end), in chunks."""
+        ...
+
+    def adopt(
+        self, path: Path, *, expected_sha256: str | None, expected_size: int | None
+    ) -> BlobInfo:
+        """Publish a complete local file (a finished upload session's staging file) as a blob,
+        verified like :meth:`BlobWriter.commit`. The file is consumed: moved into place where
+        the store can, so its bytes are not written a second time. On a mismatch raises
+        IntegrityError and stores nothing (the file stays for the caller to remove)."""
         ...
 
     def touch(self, sha256: str) -> bool:

@@ -40,8 +40,7 @@ from modelyard.errors import (
 
 #: What the server suggests as a chunk size; any size works.
 CHUNK_SIZE_HINT = 16 * 1024 * 1024
-#: Bytes read from the staging file per write into the blob store on finish.
-COMMIT_READ = 8 * 1024 * 1024
+#: The largest file size a session accepts (a signed 64-bit byte count).
 MAX_FILE_SIZE = 2**63 - 1
 
 Range = tuple[int, int]
@@ -332,26 +331,20 @@ class UploadSessions:
                 field="received",
                 details={"missing": [list(r) for r in session.missing()]},
             )
-        upload = self.service.begin_upload(
-            target,
-            session.path,
-            sha256=session.sha256,
-            size=session.size,
-            mime_type=session.mime_type,
-            file_type=session.file_type,
+        path, mime, kind = self.service.file_fields(
+            session.path, session.mime_type, session.file_type
         )
         try:
-            with self.staging_file(session.id).open("rb") as f:
-                while data := f.read(COMMIT_READ):
-                    upload.write(data)
-            entry = upload.finish()
+            # The staged file becomes the blob (moved, not copied, on the local store).
+            blob = self.service.blobs.adopt(
+                self.staging_file(session.id),
+                expected_sha256=session.sha256,
+                expected_size=session.size,
+            )
         except IntegrityError:
-            upload.abort()
             self._discard(session.id)
             raise
-        except BaseException:
-            upload.abort()
-            raise
+        entry = self.service.record_blob(target, path, blob, mime_type=mime, file_type=kind)
         self._discard(session.id)
         return entry
 
