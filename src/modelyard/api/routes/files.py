@@ -114,30 +114,29 @@ async def _download(
     start, end, status = 0, size, 200
     header = request.headers.get("range")
     if_range = request.headers.get("if-range")
+    # Multiple or malformed ranges, or a stale If-Range: RFC 9110 lets a server send it all.
+    match = None
     if header and (if_range is None or if_range.strip('"') == entry.sha256):
         match = _RANGE.match(header.strip())
-        if match is None or match.groups() == ("", ""):
-            # Multiple or malformed ranges: RFC 9110 lets a server ignore them.
-            pass
+    if match is not None and match.groups() != ("", ""):
+        first, last = match.groups()
+        if first == "":
+            start, end = max(0, size - int(last)), size
         else:
-            first, last = match.groups()
-            if first == "":
-                start, end = max(0, size - int(last)), size
-            else:
-                start = int(first)
-                end = min(size, int(last) + 1) if last else size
-            if start >= size or start >= end:
-                return problem(
-                    request,
-                    416,
-                    str(ErrorCode.INVALID_ARGUMENT),
-                    f"Range: {header!r} is outside the file's {size} bytes",
-                    errors=[{"field": "Range", "message": f"expected bytes within 0-{size - 1}"}],
-                    extra={"size": size},
-                    headers={"Content-Range": f"bytes */{size}"},
-                )
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+            start = int(first)
+            end = min(size, int(last) + 1) if last else size
+        if start >= size or start >= end:
+            return problem(
+                request,
+                416,
+                str(ErrorCode.INVALID_ARGUMENT),
+                f"Range: {header!r} is outside the file's {size} bytes",
+                errors=[{"field": "Range", "message": f"expected bytes within 0-{size - 1}"}],
+                extra={"size": size},
+                headers={"Content-Range": f"bytes */{size}"},
+            )
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     headers["Content-Length"] = str(end - start)
     return StreamingResponse(
         caller.service.read_file(entry, start, end),
