@@ -13,7 +13,9 @@ In one run, on one file of --size-gib random bytes (streamed 1 MiB writes, in a 
    (no hash, no fsync). Server peak RSS growth sampled every --sample-ms, CPU seconds of the
    server and of this (client) process.
 3. The same with ``MODELYARD_BLOB_URL=s3://bench/modelyard`` on a SeaweedFS (``weed server -s3``)
-   started here on 127.0.0.1 free ports (its RSS and CPU are reported too).
+   started here on 127.0.0.1 free ports (its RSS and CPU are reported too); first, as the S3
+   baseline, boto3 ``upload_file`` / ``download_file`` of the file straight to SeaweedFS from
+   this process: what the storage itself gives, so the S3 rows show modelyard's overhead.
 4. MLflow's artifact proxy: ``mlflow server --serve-artifacts`` (benchmarks/.venv-mlflow,
    SQLite, ``--artifacts-destination`` in the temp dir), ``MlflowClient.log_artifact`` to a run
    over http://127.0.0.1 and ``mlflow.artifacts.download_artifacts`` (_mlflow_artifacts_driver.py).
@@ -62,6 +64,7 @@ MLFLOW_GOAL = 4.0  # x MLflow's upload throughput
 BUCKET = "bench"
 MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
 STEPS = ("SDK upload_artifact", "raw PUT ?sha256=", "SDK download", "raw streamed GET")
+KINDS = ("upload", "upload", "download", "download")  # of each step
 
 
 def log(msg: str) -> None:
@@ -215,6 +218,41 @@ def _start_seaweedfs(data: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.25)
     stop_process(proc)
     raise RuntimeError(f"SeaweedFS S3 on {endpoint} did not come up in 90 s: {last}")
+
+
+def s3_direct(
+    endpoint: str, data: Path, work: Path, size: int, weed_pid: int, interval: float
+) -> dict[str, dict[str, float]]:
+    """boto3 ``upload_file`` / ``download_file`` straight to SeaweedFS from this process, with
+    the client settings modelyard's server uses (no payload signing, checksums only where
+    required) and boto3's default transfer settings: what the storage itself gives."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        region_name="us-east-1",
+        config=Config(
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=32,
+        ),
+    )
+    key = "direct/model.bin"
+    target = work / "s3-direct.bin"
+    pids = {"weed": weed_pid}
+    out = {
+        "upload": measure(pids, lambda: client.upload_file(str(data), BUCKET, key), interval),
+        "download": measure(pids, lambda: client.download_file(BUCKET, key, str(target)), interval),
+    }
+    assert target.stat().st_size == size
+    target.unlink()
+    client.delete_object(Bucket=BUCKET, Key=key)
+    return out
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -445,6 +483,7 @@ def main() -> int:
     ap.add_argument("--sample-ms", type=float, default=50.0)
     ap.add_argument("--dir", type=Path, default=None, help="parent of the temp dir")
     ap.add_argument("--baseline-runs", type=int, default=3, help="best of N for each baseline")
+    ap.add_argument("--skip-local", action="store_true")
     ap.add_argument("--skip-s3", action="store_true")
     ap.add_argument("--skip-mlflow", action="store_true")
     ap.add_argument("--mlflow-workers", type=int, default=None, help="default: as shipped")
@@ -462,6 +501,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="modelyard-throughput-", dir=args.dir))
     weed: subprocess.Popen[bytes] | None = None
     phases: dict[str, dict[str, Any]] = {}
+    direct: dict[str, dict[str, float]] | None = None
     mlflow: dict[str, Any] | None = None
     try:
         data = work / "model.bin"
@@ -506,12 +546,16 @@ def main() -> int:
             return min(ups) >= UPLOAD_GOAL and min(downs) >= DOWNLOAD_GOAL
 
         common = (work, data, size, digest, flipped_digest)
-        phases["local"] = modelyard_phase(
-            "local", *common, {}, {}, interval, args.profile, goals_met
-        )
+        if not args.skip_local:
+            phases["local"] = modelyard_phase(
+                "local", *common, {}, {}, interval, args.profile, goals_met
+            )
         if not args.skip_s3:
             weed, endpoint = start_seaweedfs(work / "seaweedfs")
             log(f"SeaweedFS pid {weed.pid}, S3 at {endpoint}")
+            direct = s3_direct(endpoint, data, work, size, weed.pid, interval)
+            for k in ("upload", "download"):
+                log(f"[S3 direct (boto3) {k}: {direct[k]['seconds']:.1f} s]")
             s3_env = {
                 "MODELYARD_BLOB_URL": f"s3://{BUCKET}/modelyard",
                 "MODELYARD_S3_ENDPOINT": endpoint,
@@ -547,7 +591,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     log(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    report(args, size, sha_mbs, plain_mbs, durable_mbs, phases, mlflow)
+    report(args, size, sha_mbs, plain_mbs, durable_mbs, phases, mlflow, direct)
     return 0
 
 
@@ -559,6 +603,7 @@ def report(
     durable_mbs: float,
     phases: dict[str, dict[str, Any]],
     mlflow: dict[str, Any] | None,
+    direct: dict[str, dict[str, float]] | None,
 ) -> None:
     mb = size / 1e6
     up_ref = min(sha_mbs, durable_mbs)
@@ -607,6 +652,18 @@ def report(
                     f"{'  + SeaweedFS (weed server)':34} {'':6} {'':6} {'':6} {'':7} {'':6} "
                     f"{'':9} {r['weed_growth'] / MIB:8.1f} {r['weed_cpu']:7.1f}"
                 )
+    if direct:
+        for name, verb in (("upload", "upload_file"), ("download", "download_file")):
+            r = direct[name]
+            rate = mb / r["seconds"]
+            ratio = rate / (up_ref if name == "upload" else plain_mbs)
+            peer = ml_up if name == "upload" else ml_down
+            vs = f"{rate / peer:.1f}x" if peer else "-"
+            print(
+                f"{'S3 direct: boto3 ' + verb:34} {r['seconds']:6.2f} {rate:6.0f} {ratio:6.2f} "
+                f"{'-':>7} {'':6} {vs:>9} {r['weed_growth'] / MIB:8.1f} "
+                f"{r['weed_cpu']:7.1f} {r['client_cpu']:7.1f}"
+            )
     if mlflow:
         for name in ("upload", "download"):
             r = mlflow[name]
@@ -626,6 +683,17 @@ def report(
         "hash + dedup check + 16 MiB session chunks + finish;\nSDK download = GET + SHA-256 "
         "+ fsync; raw GET writes to a file without hashing or fsync."
     )
+    if direct:
+        print(
+            "S3 direct: boto3 from this process straight to SeaweedFS (its srv columns are "
+            "SeaweedFS's); modelyard's S3 steps\nas a fraction of it: "
+            + ", ".join(
+                f"{name} {direct[kind]['seconds'] / res[name]['seconds']:.2f}"
+                for res in [phases.get("S3", {})]
+                for name, kind in zip(STEPS, KINDS, strict=True)
+                if "seconds" in res.get(name, {})
+            )
+        )
     for phase, res in phases.items():
         print(f"{phase}: server idle RSS {res['idle_rss'] / MIB:.1f} MiB")
     if mlflow:

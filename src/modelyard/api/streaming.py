@@ -1,9 +1,9 @@
 """Pouring a streamed request body into a writer, with bounded memory.
 
 Every upload route (a file, a chunk of a session, a zip bundle) receives its body here. The
-body arrives on the event loop in small pieces; they are gathered into ~1 MiB batches, and each
-batch is written (hashed, saved) in a worker thread *while the next batch is received*, so the
-network and the disk work side by side. At most two batches are in memory at once.
+body arrives on the event loop in pieces of up to ~256 KiB; they are gathered into ~4 MiB
+batches, and each batch is written (hashed, saved) in a worker thread *while the next batch is
+received*, so the network and the disk work side by side. At most two batches are in memory.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 #: Bytes gathered from the request stream before one hand-off to the writer thread.
-WRITE_BATCH = 1024 * 1024
+WRITE_BATCH = 4 * 1024 * 1024
 
 
 async def pour(request: Request, write: Callable[[bytes], None]) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modelyard.config import Settings
-from modelyard.domain.ports import BlobStore
 from modelyard.errors import InvalidArgument
+
+if TYPE_CHECKING:  # the SDK imports modelyard.blobs.hashed_file: no server settings for it
+    from modelyard.config import Settings
+    from modelyard.domain.ports import BlobStore
 
 
 def open_blob_store(settings: Settings) -> BlobStore:

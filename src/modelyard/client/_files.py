@@ -9,14 +9,18 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
+from modelyard.blobs.hashed_file import HashedFile
 from modelyard.domain.ids import FilePath
 from modelyard.errors import IntegrityError, InvalidArgument
 
 CHUNK = 1024 * 1024
+#: Downloaded bytes gathered before one hand-off to the thread that hashes and writes them.
+WRITE_BATCH = 4 * 1024 * 1024
 
 #: Called with the number of bytes just transferred.
 Progress = Callable[[int], None]
@@ -82,29 +86,45 @@ def write_verified(
 ) -> Path:
     """Stream a download into a temp file beside ``dest``, check its SHA-256, then rename.
 
+    The body is gathered into ``WRITE_BATCH`` pieces, each hashed and written (and flushed to
+    disk as the file grows, :class:`HashedFile`) on helper threads while the next is received.
     ``dest`` never holds partial or corrupt bytes: on any failure the temp file is removed.
     """
     expected = expected_sha256 or response.headers.get("x-checksum-sha256") or None
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
+    out = HashedFile(fd)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as f:
-            for chunk in response.iter_bytes(CHUNK):
-                f.write(chunk)
-                digest.update(chunk)
-                if progress:
-                    progress(len(chunk))
-            f.flush()
-            os.fsync(f.fileno())
-        if expected and digest.hexdigest() != expected.removeprefix("sha256:"):
+        with ThreadPoolExecutor(1, thread_name_prefix="modelyard-download") as helper:
+            writing: Future[None] | None = None
+            batch: list[bytes] = []
+            batched = 0
+            for piece in response.iter_bytes():
+                batch.append(piece)
+                batched += len(piece)
+                if batched >= WRITE_BATCH:
+                    if writing is not None:
+                        writing.result()
+                    writing = helper.submit(out.write, b"".join(batch))
+                    if progress:
+                        progress(batched)
+                    batch, batched = [], 0
+            if writing is not None:
+                writing.result()
+        out.write(b"".join(batch))
+        if progress and batched:
+            progress(batched)
+        out.finish()
+        digest = out.hexdigest()
+        if expected and digest != expected.removeprefix("sha256:"):
             raise IntegrityError(
-                f"{dest.name}: downloaded bytes have SHA-256 {digest.hexdigest()}, "
+                f"{dest.name}: downloaded bytes have SHA-256 {digest}, "
                 f"expected {expected}; nothing was written"
             )
         os.replace(tmp, dest)
     except BaseException:
+        out.close()
         tmp.unlink(missing_ok=True)
         raise
     return dest

@@ -4,7 +4,8 @@
   ``POST .../files:dedup`` registers the file and not a byte is sent.
 - **Small files** (below ``SESSION_THRESHOLD``) go in one streamed ``PUT .../files/{path}``.
 - **Large files** go through an upload session in ``CHUNK_SIZE`` pieces. A chunk that fails
-  (connection dropped, timeout, 5xx) is retried up to ``RETRIES`` times with exponential
+  (connection dropped, timeout, 5xx, or 409 CONFLICT while the server still winds up the
+  dropped request for the same bytes) is retried up to ``RETRIES`` times with exponential
   backoff; before each retry the server is asked which ranges it holds, so only what is
   missing is sent again. Progress is reported as chunks are stored.
 - **Resume across processes**: before starting a session, the caller's open sessions for the
@@ -23,7 +24,7 @@ import httpx
 from modelyard.api.schemas import FileOut, UploadList, UploadOut
 from modelyard.client._files import CHUNK, Progress, sha256_file
 from modelyard.client._transport import Transport, file_path, raise_for_error, segment
-from modelyard.errors import FileNotFound, RegistryError
+from modelyard.errors import ErrorCode, FileNotFound, RegistryError
 
 #: Files this large or larger go through a resumable session.
 SESSION_THRESHOLD = 64 * 1024 * 1024
@@ -85,7 +86,7 @@ def _session_upload(
                 reported = _report(session, reported, progress)
             break
         except (httpx.TransportError, RegistryError) as exc:
-            if isinstance(exc, RegistryError) and (exc.status or 0) < 500:
+            if isinstance(exc, RegistryError) and not _transient(exc):
                 raise  # refused, not failed: retrying would not help
             failures += 1
             if failures > RETRIES:
@@ -95,6 +96,12 @@ def _session_upload(
             reported = _report(session, reported, progress)
     # The server streams the whole staged file into the blob store before it answers.
     return t.call("POST", url + "/finish", FileOut, long=True)
+
+
+def _transient(exc: RegistryError) -> bool:
+    """A server error, or CONFLICT: the server is still winding up an earlier request for
+    the same bytes (e.g. one whose connection just dropped)."""
+    return (exc.status or 0) >= 500 or exc.code == ErrorCode.CONFLICT
 
 
 def _open_session(t: Transport, base: str, name: str, size: int, digest: str) -> UploadOut:

@@ -7,6 +7,11 @@ connection asks for them and sends only what is missing. Finishing checks that e
 arrived, then streams the staging file through :meth:`RegistryService.begin_upload` -- the same
 commit path as a single-request upload (hashed on the way, verified, published atomically).
 
+A chunk being received holds its byte range until it ends: a second request for overlapping
+bytes is refused (409), and so is finishing while any chunk is still arriving, so no write can
+land in the file after it was hashed (on the local store the staging file itself becomes the
+blob). This bookkeeping lives in the server process, so one process should serve a session.
+
 Every call checks the caller's rights on the target exactly as a single upload does
 (:meth:`RegistryService.file_target` with ``write=True``), and a session is visible only to the
 user who started it, who can list their open ones for a target (:meth:`UploadSessions.list_open`)
@@ -19,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +38,7 @@ from modelyard.domain.ids import Digest, FilePath, new_id
 from modelyard.domain.ports import BlobInfo
 from modelyard.domain.service import FileTarget, RegistryService
 from modelyard.errors import (
+    Conflict,
     FailedPrecondition,
     FileNotFound,
     IntegrityError,
@@ -40,6 +48,8 @@ from modelyard.errors import (
 
 #: What the server suggests as a chunk size; any size works.
 CHUNK_SIZE_HINT = 16 * 1024 * 1024
+#: Bytes of a chunk written between two background flushes to disk.
+FLUSH_EVERY = 4 * 1024 * 1024
 #: The largest file size a session accepts (a signed 64-bit byte count).
 MAX_FILE_SIZE = 2**63 - 1
 
@@ -136,10 +146,14 @@ class Chunk:
         self.session = session
         self.start, self.end = start, end
         self._received = 0
+        self._released = False
         self._skip = merge_range(session.received, (start, end)) == session.received
         self._file = None if self._skip else sessions.staging_file(session.id).open("r+b")
         if self._file is not None:
             self._file.seek(start)
+        self._unsynced = 0
+        self._flusher: ThreadPoolExecutor | None = None
+        self._flush: Future[None] | None = None
 
     def write(self, data: bytes) -> None:
         if self._received + len(data) > self.end - self.start:
@@ -151,6 +165,17 @@ class Chunk:
         self._received += len(data)
         if self._file is not None:
             self._file.write(data)
+            self._unsynced += len(data)
+            if self._unsynced >= FLUSH_EVERY and (self._flush is None or self._flush.done()):
+                # Start writing what arrived to disk while the rest of the chunk arrives, so
+                # the fdatasync that finishes the chunk has little left to wait for.
+                self._unsynced = 0
+                if self._flush is not None:
+                    self._flush.result()
+                if self._flusher is None:
+                    self._flusher = ThreadPoolExecutor(1, thread_name_prefix="chunk-flush")
+                self._file.flush()
+                self._flush = self._flusher.submit(os.fdatasync, self._file.fileno())
 
     def finish(self) -> UploadSession:
         try:
@@ -162,20 +187,37 @@ class Chunk:
                 )
             if self._file is not None:
                 self._file.flush()
+                self._stop_flushing()
                 os.fdatasync(self._file.fileno())
+                self._file.close()
+                self._file = None
+            updated = self._sessions.store.update_received(
+                self.session.id, lambda received: merge_range(received, (self.start, self.end))
+            )
         finally:
-            self.abort()
-        updated = self._sessions.store.update_received(
-            self.session.id, lambda received: merge_range(received, (self.start, self.end))
-        )
+            self.abort()  # the range is free again only once it is recorded
         if updated is None:
             raise self._sessions.not_found(self.session.id)
         return updated
 
+    def _stop_flushing(self) -> None:
+        """Wait for the background flush, raising what it raised."""
+        if self._flusher is not None:
+            self._flusher.shutdown(wait=True)
+            self._flusher = None
+        flush, self._flush = self._flush, None
+        if flush is not None:
+            flush.result()
+
     def abort(self) -> None:
         if self._file is not None:
+            with contextlib.suppress(OSError):  # the chunk is discarded anyway
+                self._stop_flushing()
             self._file.close()
             self._file = None
+        if not self._released:
+            self._released = True
+            self._sessions.release(self.session.id, (self.start, self.end))
 
 
 class UploadSessions:
@@ -196,6 +238,10 @@ class UploadSessions:
         self.staging_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.ttl = ttl
         self._clock = clock
+        # Chunks being received and sessions being finished, by session id (this process).
+        self._guard = threading.Lock()
+        self._receiving: dict[str, list[Range]] = {}
+        self._finishing: set[str] = set()
 
     def staging_file(self, session_id: str) -> Path:
         return self.staging_dir / session_id
@@ -315,7 +361,35 @@ class UploadSessions:
                 f"{session.size} bytes",
                 field="Content-Range",
             )
-        return Chunk(self, session, start, end)
+        self._claim(session.id, start, end)
+        try:
+            return Chunk(self, session, start, end)
+        except BaseException:
+            self.release(session.id, (start, end))
+            raise
+
+    def _claim(self, session_id: str, start: int, end: int) -> None:
+        with self._guard:
+            if session_id in self._finishing:
+                raise Conflict(
+                    f"upload session {session_id!r} is being finished; its bytes are complete"
+                )
+            for a, b in self._receiving.get(session_id, ()):
+                if start < b and a < end:
+                    raise Conflict(
+                        f"Content-Range: bytes {a}-{b - 1} are being received by another "
+                        "request; send other ranges, or these once it has ended",
+                        field="Content-Range",
+                    )
+            self._receiving.setdefault(session_id, []).append((start, end))
+
+    def release(self, session_id: str, claimed: Range) -> None:
+        """A chunk of ``claimed`` bytes has ended (stored or not)."""
+        with self._guard:
+            ranges = self._receiving.get(session_id, [])
+            ranges.remove(claimed)
+            if not ranges:
+                self._receiving.pop(session_id, None)
 
     def finish(
         self, actor: User, namespace: str, model_name: str, ref: str | None, session_id: str
@@ -334,19 +408,30 @@ class UploadSessions:
         path, mime, kind = self.service.file_fields(
             session.path, session.mime_type, session.file_type
         )
+        with self._guard:
+            if session.id in self._receiving or session.id in self._finishing:
+                raise Conflict(
+                    f"upload session {session.id!r}: a chunk is still being received, or "
+                    "another request is finishing it; finish once it has ended",
+                )
+            self._finishing.add(session.id)
         try:
-            # The staged file becomes the blob (moved, not copied, on the local store).
-            blob = self.service.blobs.adopt(
-                self.staging_file(session.id),
-                expected_sha256=session.sha256,
-                expected_size=session.size,
-            )
-        except IntegrityError:
+            try:
+                # The staged file becomes the blob (moved, not copied, on the local store).
+                blob = self.service.blobs.adopt(
+                    self.staging_file(session.id),
+                    expected_sha256=session.sha256,
+                    expected_size=session.size,
+                )
+            except IntegrityError:
+                self._discard(session.id)
+                raise
+            entry = self.service.record_blob(target, path, blob, mime_type=mime, file_type=kind)
             self._discard(session.id)
-            raise
-        entry = self.service.record_blob(target, path, blob, mime_type=mime, file_type=kind)
-        self._discard(session.id)
-        return entry
+            return entry
+        finally:
+            with self._guard:
+                self._finishing.discard(session.id)
 
     def abort(
         self, actor: User, namespace: str, model_name: str, ref: str | None, session_id: str
