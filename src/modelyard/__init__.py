@@ -17,6 +17,7 @@ from modelyard.errors import (
     Unauthenticated,
     VersionNotFound,
 )
+from modelyard.runtime.prepare import PreparedBundle, prepare
 
 __version__ = "0.1.0"
 
@@ -32,9 +33,11 @@ __all__ = [
     "ModelNotFound",
     "NotFound",
     "PermissionDenied",
+    "PreparedBundle",
     "RegistryError",
     "TagNotFound",
     "Unauthenticated",
     "VersionNotFound",
     "__version__",
+    "prepare",
 ]

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest total uncompressed size of an uploaded zip bundle, in bytes.",
     )
+    check_on_finish: bool = Field(
+        default=True,
+        description="Check every version in a worker process when it becomes READY.",
+    )
+    check_timeout_seconds: int = Field(
+        default=300, gt=0, description="Time a version's check run may take, in seconds."
+    )
+    check_memory_mb: int = Field(
+        default=4096, ge=256, description="Memory limit of a check worker process, in MiB."
+    )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")
 

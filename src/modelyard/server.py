@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from modelyard.api.app import create_app
 from modelyard.blobs import open_blob_store
 from modelyard.config import Settings
 from modelyard.domain.bundles import BundleLimits
+from modelyard.domain.checks import VersionChecks
 from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
 from modelyard.domain.tasks import TaskKind
@@ -19,6 +22,7 @@ from modelyard.domain.uploads import UploadSessions
 from modelyard.imports.guard import AddressPolicy
 from modelyard.imports.sources import UrlFetcher
 from modelyard.runner import TaskRunner
+from modelyard.runtime.sandbox import check_bundle
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sessions import SqlUploadSessionStore
 from modelyard.store.sql import SqlMetadataStore
@@ -67,13 +71,15 @@ def build_app(settings: Settings) -> FastAPI:
     bootstrap(settings, service)
     # Bundle uploads spool under home: on disk, where /tmp may be memory.
     limits = BundleLimits(max_total_size=settings.bundle_max_size, spool_dir=settings.home)
-    imports, runner = build_imports(settings, service)
+    tasks = SqlTaskStore(_sql_store(service))
+    runner = TaskRunner(tasks)
     return create_app(
         service,
         build_upload_sessions(settings, service),
-        imports=imports,
+        imports=build_imports(settings, service, tasks, runner),
         runner=runner,
         bundle_limits=limits,
+        checks=build_checks(settings, service, tasks, runner),
     )
 
 
@@ -89,11 +95,11 @@ def build_upload_sessions(settings: Settings, service: RegistryService) -> Uploa
     return sessions
 
 
-def build_imports(settings: Settings, service: RegistryService) -> tuple[ImportService, TaskRunner]:
-    """URL imports under the admin's SSRF allowlist and source settings, and the runner that
-    carries out their tasks (sharing the metadata store's writer)."""
-    tasks = SqlTaskStore(_sql_store(service))
-    runner = TaskRunner(tasks)
+def build_imports(
+    settings: Settings, service: RegistryService, tasks: SqlTaskStore, runner: TaskRunner
+) -> ImportService:
+    """URL imports under the admin's SSRF allowlist and source settings, carried out by
+    ``runner``."""
     secret = settings.s3_secret_key
     s3_options = {
         "endpoint_url": settings.s3_endpoint,
@@ -109,4 +115,30 @@ def build_imports(settings: Settings, service: RegistryService) -> tuple[ImportS
     )
     imports = ImportService(service, tasks, fetcher, wake=runner.wake)
     runner.handle(TaskKind.IMPORT_FILES, imports.run)
-    return imports, runner
+    return imports
+
+
+def build_checks(
+    settings: Settings, service: RegistryService, tasks: SqlTaskStore, runner: TaskRunner
+) -> VersionChecks:
+    """Version checks in worker processes under the settings' limits; environments for
+    requirements the server's own environment lacks are built under ``home/envs``."""
+    scratch = settings.home / "checks"
+    shutil.rmtree(scratch, ignore_errors=True)  # left by a server that died mid-check
+    scratch.mkdir(parents=True)
+    checker = functools.partial(
+        check_bundle,
+        timeout=settings.check_timeout_seconds,
+        memory_mb=settings.check_memory_mb,
+        environments=settings.home / "envs",
+    )
+    checks = VersionChecks(
+        service,
+        tasks,
+        checker,
+        on_finish=settings.check_on_finish,
+        scratch_dir=scratch,
+        wake=runner.wake,
+    )
+    runner.handle(TaskKind.CHECK_VERSION, checks.run)
+    return checks

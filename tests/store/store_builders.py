@@ -68,6 +68,8 @@ def make_version(
         meta_info=MetaInfo(),
         provenance=Provenance(),
         metadata=metadata or {},
+        runtime=None,
+        checks=None,
         tags=tags,
         state=VersionState.PENDING,
         status_message=None,

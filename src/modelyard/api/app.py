@@ -10,8 +10,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import modelyard
 from modelyard.api import errors
 from modelyard.api.limits import BodyLimitMiddleware
-from modelyard.api.routes import admin, bundles, files, models, tasks, uploads, users, versions
+from modelyard.api.routes import (
+    admin,
+    bundles,
+    files,
+    models,
+    tasks,
+    templates,
+    uploads,
+    users,
+    versions,
+)
 from modelyard.domain.bundles import BundleLimits, Bundles
+from modelyard.domain.checks import VersionChecks
 from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
 from modelyard.domain.uploads import UploadSessions
@@ -24,9 +35,11 @@ def create_app(
     imports: ImportService | None = None,
     runner: TaskRunner | None = None,
     bundle_limits: BundleLimits | None = None,
+    checks: VersionChecks | None = None,
 ) -> FastAPI:
     """The app; ``upload_sessions`` enables the resumable upload routes (else they answer 409),
-    ``imports`` the URL imports and tasks, run by ``runner`` while the app is up."""
+    ``imports`` the URL imports and tasks, run by ``runner`` while the app is up, ``checks``
+    the version checks (run by the same runner)."""
     app = FastAPI(
         title="modelyard",
         version=modelyard.__version__,
@@ -38,6 +51,7 @@ def create_app(
     app.state.bundles = Bundles(service, bundle_limits or BundleLimits())
     app.state.uploads = upload_sessions
     app.state.imports = imports
+    app.state.checks = checks
     errors.install(app)
 
     app.add_middleware(BodyLimitMiddleware)
@@ -48,7 +62,7 @@ def create_app(
         """Liveness; the only route besides the docs that needs no token."""
         return {"status": "ok"}
 
-    for module in (models, versions, files, bundles, uploads, users, admin, tasks):
+    for module in (models, versions, files, bundles, uploads, users, admin, tasks, templates):
         app.include_router(module.router)
     return app
 

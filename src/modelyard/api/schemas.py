@@ -15,6 +15,7 @@ from modelyard.domain import entities as e
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.gc import GcReport
+from modelyard.domain.runtime import CheckReport, RuntimeSpec
 from modelyard.domain.tasks import Task, TaskKind, TaskState
 from modelyard.domain.uploads import UploadSession
 
@@ -87,6 +88,11 @@ class VersionCreate(_In):
     provenance: Provenance = Field(default_factory=Provenance)
     metadata: dict[str, Any] = Field(default_factory=dict)
     unique_tags: list[str] = Field(default_factory=list)
+    runtime: RuntimeSpec | None = Field(
+        default=None,
+        description="How the version loads and predicts; detected from its files by the "
+        "checks when not given.",
+    )
     model_files: dict[str, str] | None = Field(
         default=None,
         description="Target path -> source URL (DeepDev's model_files): the files are imported "
@@ -107,6 +113,9 @@ class VersionUpdate(_In):
     meta_info: MetaInfo | None = None
     provenance: Provenance | None = None
     metadata: dict[str, Any] | None = None
+    runtime: RuntimeSpec | None = Field(
+        default=None, description="Changing it on a READY version checks the version again."
+    )
 
 
 class VersionFail(_In):
@@ -129,6 +138,11 @@ class VersionOut(BaseModel):
     meta_info: MetaInfo
     provenance: Provenance
     metadata: dict[str, Any]
+    runtime: RuntimeSpec | None = None
+    checks: CheckReport | None = Field(
+        default=None,
+        description="The introspection checks: PENDING once READY, then their results.",
+    )
     tags: list[str]
     state: VersionState
     status_message: str | None

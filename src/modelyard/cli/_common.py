@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from modelyard.client import Client
 from modelyard.client.client import split_name
 from modelyard.client.resources import Model
+from modelyard.domain.runtime import CheckReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -107,6 +108,14 @@ def print_record(record: BaseModel, fields: Sequence[str], as_json: bool = False
     width = max(len(f) for f in fields)
     for f in fields:
         click.echo(f"{f + ':':<{width + 1}} {_cell(getattr(record, f))}")
+
+
+def print_check_report(report: CheckReport) -> None:
+    """A check report as one line per check, then its overall state."""
+    print_table(report.results, ("id", "status", "message"))
+    if report.message:
+        click.echo(report.message)
+    click.echo(f"checks: {report.state}")
 
 
 @contextmanager

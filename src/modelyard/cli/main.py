@@ -8,7 +8,19 @@ from typing import Any
 import click
 import httpx
 
-from modelyard.cli import bundles, gc, metrics, models, tags, tasks, transfer, users, versions
+from modelyard.cli import (
+    bundles,
+    gc,
+    metrics,
+    models,
+    tags,
+    tasks,
+    template,
+    transfer,
+    users,
+    verify,
+    versions,
+)
 from modelyard.cli._common import Env
 from modelyard.config import Settings
 from modelyard.errors import RegistryError
@@ -91,6 +103,22 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     type=click.IntRange(min=1),
     help="Largest file a URL import fetches [MODELYARD_IMPORT_MAX_BYTES, 1 TiB].",
 )
+@click.option(
+    "--check-on-finish/--no-check-on-finish",
+    default=None,
+    help="Check versions in a worker process when they become READY "
+    "[MODELYARD_CHECK_ON_FINISH, on].",
+)
+@click.option(
+    "--check-timeout-seconds",
+    type=click.IntRange(min=1),
+    help="Time a version's check run may take [MODELYARD_CHECK_TIMEOUT_SECONDS, 300].",
+)
+@click.option(
+    "--check-memory-mb",
+    type=click.IntRange(min=256),
+    help="Memory limit of a check worker in MiB [MODELYARD_CHECK_MEMORY_MB, 4096].",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--access-log/--no-access-log",
@@ -114,6 +142,9 @@ def server(
     import_allowed_hosts: str | None,
     import_allow_file_urls: bool | None,
     import_max_bytes: int | None,
+    check_on_finish: bool | None,
+    check_timeout_seconds: int | None,
+    check_memory_mb: int | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -140,6 +171,9 @@ def server(
             "import_allowed_hosts": import_allowed_hosts,
             "import_allow_file_urls": import_allow_file_urls,
             "import_max_bytes": import_max_bytes,
+            "check_on_finish": check_on_finish,
+            "check_timeout_seconds": check_timeout_seconds,
+            "check_memory_mb": check_memory_mb,
         }.items()
         if v is not None
     }
@@ -169,5 +203,7 @@ for _command in (
     gc.gc,
     tasks.import_files,
     tasks.tasks,
+    template.template,
+    verify.verify,
 ):
     main.add_command(_command)

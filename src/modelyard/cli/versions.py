@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from modelyard.cli._common import Env, json_option, pass_env, print_json, print_record, print_table
+from modelyard.cli._common import (
+    Env,
+    json_option,
+    pass_env,
+    print_check_report,
+    print_json,
+    print_record,
+    print_table,
+)
+from modelyard.domain.runtime import CheckState
 
 VERSION_COLUMNS = ("number", "version", "state", "framework", "tags", "created_by", "created_at")
 VERSION_FIELDS = (
@@ -22,6 +33,7 @@ VERSION_FIELDS = (
     "tags",
     "metadata",
     "content_digest",
+    "runtime",
     "created_by",
     "created_at",
     "finished_at",
@@ -80,6 +92,8 @@ def show_version(env: Env, ref: str, version: str, as_json: bool) -> None:
         print_json({**found.info.model_dump(mode="json"), "files": [vars(f) for f in files]})
         return
     print_record(found.info, VERSION_FIELDS)
+    checks = found.checks
+    click.echo(f"checks: {checks.state if checks else '-'} (`modelyard versions checks`)")
     click.echo()
     print_table(files, FILE_COLUMNS)
 
@@ -93,3 +107,40 @@ def finish_version(env: Env, ref: str, version: str, as_json: bool) -> None:
     """PENDING -> READY: the server verifies the files, which are frozen from then on."""
     done = env.model(ref).get_version(version).finish()
     print_record(done.info, VERSION_FIELDS, as_json)
+
+
+@versions.command("checks")
+@click.argument("ref", metavar="NS/NAME")
+@click.argument("version")
+@click.option("--run", "rerun", is_flag=True, help="Check the version again first.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the results.")
+@click.option("--timeout", type=float, help="Seconds to wait at most.")
+@json_option
+@pass_env
+def version_checks(
+    env: Env,
+    ref: str,
+    version: str,
+    rerun: bool,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Show the server's checks of a READY version (exit status 1 when one FAILs)."""
+    found = env.model(ref).get_version(version)
+    if rerun:
+        report = found.run_checks(wait=wait, timeout=timeout)
+    elif wait:
+        report = found.wait_for_checks(timeout)
+    else:
+        report = found.checks
+    if report is None:
+        raise click.ClickException(
+            f"version {found.version} has no checks yet; it is {found.state}"
+        )
+    if as_json:
+        print_json(report)
+    else:
+        print_check_report(report)
+    if report.state in (CheckState.FAILED, CheckState.ERROR):
+        sys.exit(1)

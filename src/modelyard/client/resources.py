@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,8 @@ from modelyard.client._transport import Transport, file_path, paginate, segment
 from modelyard.client.tasks import wait_for
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, VersionState
-from modelyard.errors import InvalidArgument
+from modelyard.domain.runtime import CheckReport, CheckState, RuntimeSpec
+from modelyard.errors import FailedPrecondition, InvalidArgument
 
 MetricValue = float | str | bytes
 
@@ -306,6 +308,7 @@ class Model(_Entity):
         provenance: Provenance | Mapping[str, Any] | None = None,
         model_files: Mapping[str, str] | None = None,
         model_files_sha256: Mapping[str, str] | None = None,
+        runtime: RuntimeSpec | Mapping[str, Any] | None = None,
         wait: bool = False,
         timeout: float | None = None,
     ) -> ModelVersion:
@@ -317,7 +320,10 @@ class Model(_Entity):
         version becomes READY once all are in, or FAILED. ``import_task`` on the version
         returned is the task's id; with ``wait`` it is returned once the task has ended (a
         FAILED task raises FailedPrecondition with its error; ``timeout`` seconds raise
-        TimeoutError)."""
+        TimeoutError).
+
+        ``runtime`` (flavor, model file, entry point, requirements...) says how the version
+        loads and predicts; without it the server's checks detect it from the files."""
         if model_files is not None and artifacts is not None:
             raise InvalidArgument(
                 "artifacts: give either artifacts or model_files; the import finishes the "
@@ -336,6 +342,7 @@ class Model(_Entity):
             provenance=Provenance.model_validate(provenance or {}),
             metadata=dict(metadata or {}),
             unique_tags=list(unique_tags or []),
+            runtime=RuntimeSpec.model_validate(runtime) if runtime is not None else None,
             model_files=dict(model_files) if model_files is not None else None,
             model_files_sha256=dict(model_files_sha256) if model_files_sha256 else None,
         )
@@ -459,9 +466,57 @@ class ModelVersion(_Entity):
         """The id of the task importing ``model_files``, on a version created with them."""
         return self.info.import_task
 
+    @property
+    def runtime(self) -> RuntimeSpec | None:
+        """How the version loads and predicts (given, or detected by the checks)."""
+        return self.info.runtime
+
+    @property
+    def checks(self) -> CheckReport | None:
+        """The server's checks as last fetched (``refresh`` or ``wait_for_checks``)."""
+        return self.info.checks
+
+    @property
+    def input_schema(self) -> dict[str, Any] | None:
+        return self.info.input_schema
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        return self.info.output_schema
+
     def refresh(self) -> ModelVersion:
         self._set(self._t.call("GET", self._path, s.VersionOut))
         return self
+
+    def wait_for_checks(self, timeout: float | None = None, poll: float = 0.5) -> CheckReport:
+        """Wait until the server's checks of this READY version have run and return their
+        report (``state`` PASSED, WARNED, FAILED or ERROR); TimeoutError after ``timeout``
+        seconds. FailedPrecondition when no checks are coming (the version is not READY, or
+        the server does not check on finish: call :meth:`run_checks`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = min(poll, 0.1)
+        while True:
+            self.refresh()
+            report = self.info.checks
+            if report is None:
+                raise FailedPrecondition(
+                    f"version {self.version} has no checks (it is {self.state}); finish it, "
+                    "or start them with run_checks()"
+                )
+            if report.state not in (CheckState.PENDING, CheckState.RUNNING):
+                return report
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"the checks of version {self.version} are still {report.state} after "
+                    f"{timeout} s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, poll)
+
+    def run_checks(self, wait: bool = True, timeout: float | None = None) -> CheckReport | None:
+        """Check this READY version again; with ``wait`` return the new report."""
+        self._t.call("POST", self._path + "/checks", s.TaskOut)
+        return self.wait_for_checks(timeout) if wait else self.refresh().checks
 
     def upload_bundle(self, zip_path: PathLike, progress: Progress | None = None) -> list[Artifact]:
         """Upload one zip whose file members become this version's files (all or none: an

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
+from modelyard.domain.runtime import CheckReport, RuntimeSpec
 
 T = TypeVar("T")
 
@@ -94,6 +95,8 @@ class ModelVersion:
     meta_info: MetaInfo
     provenance: Provenance
     metadata: dict[str, Any]
+    runtime: RuntimeSpec | None
+    checks: CheckReport | None
     tags: tuple[str, ...]
     state: VersionState
     status_message: str | None

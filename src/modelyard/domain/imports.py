@@ -168,7 +168,9 @@ class ImportService:
     # -- reading ---------------------------------------------------------------------------
 
     def _public(self, task: Task) -> Task:
-        files = {path: redacted(url) for path, url in task.params.get("files", {}).items()}
+        if "files" not in task.params:
+            return task
+        files = {path: redacted(url) for path, url in task.params["files"].items()}
         return dataclasses.replace(task, params={**task.params, "files": files})
 
     def get_task(self, actor: User, task_id: str) -> Task:

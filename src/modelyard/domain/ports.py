@@ -148,6 +148,14 @@ class MetadataStore(Protocol):
         FailedPrecondition if the version is not PENDING."""
         ...
 
+    def record_checks(
+        self, version_id: str, task_id: str | None, changes: Mapping[str, Any]
+    ) -> ModelVersion | None:
+        """Apply ``changes`` (as :meth:`update_version`) to a READY version whose check run
+        is still ``task_id``'s; None (nothing written) when the version is gone, no longer
+        READY, or a newer check run replaced this one."""
+        ...
+
     def delete_version(self, version_id: str, *, actor: str) -> None:
         """Delete a version with its files and metrics; its tags are removed, each removal
         recorded in the tag's history as done by ``actor``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -55,6 +56,7 @@ from modelyard.domain.ports import (
     MetadataStore,
     ModelQuery,
 )
+from modelyard.domain.runtime import RuntimeSpec, jsonable
 from modelyard.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -67,6 +69,8 @@ from modelyard.errors import (
     Unauthenticated,
     VersionNotFound,
 )
+
+log = logging.getLogger("modelyard.service")
 
 MAX_DESCRIPTION = 10_000
 MAX_TASK = 256
@@ -264,6 +268,11 @@ class RegistryService:
         self.blobs = blobs
         self._clock = clock
         self.gc_grace = gc_grace
+        #: Called with (actor, version) after a version became READY (the checks submit
+        #: their task here); a hook that raises is logged, the version stays READY.
+        self.on_ready: list[Callable[[User, ModelVersion], None]] = []
+        #: Called with (actor, version) after a READY version's runtime spec changed.
+        self.on_runtime_change: list[Callable[[User, ModelVersion], None]] = []
 
     # -- users and tokens --------------------------------------------------------------------
 
@@ -516,6 +525,7 @@ class RegistryService:
         provenance: Provenance | Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
+        runtime: RuntimeSpec | Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         model = self._model(actor, namespace, model_name, write=True)
         tag_list = [Tag.parse(tag, f"unique_tags[{i}]") for i, tag in enumerate(tags)]
@@ -538,6 +548,8 @@ class RegistryService:
             meta_info=self._meta_info(meta_info),
             provenance=self._provenance(provenance),
             metadata=_metadata_patch(metadata or {}),
+            runtime=self._runtime(runtime),
+            checks=None,
             tags=tuple(tag_list),
             state=VersionState.PENDING,
             status_message=None,
@@ -561,8 +573,27 @@ class RegistryService:
             return value
         return _validated(Provenance, value or {}, "provenance")
 
+    @staticmethod
+    def _runtime(value: RuntimeSpec | Mapping[str, Any] | None) -> RuntimeSpec | None:
+        if value is None:
+            return None
+        spec: RuntimeSpec = (
+            value if isinstance(value, RuntimeSpec) else _validated(RuntimeSpec, value, "runtime")
+        )
+        for field in ("model_file", "entry_point", "conda_env", "example"):
+            path = getattr(spec, field)
+            if path is not None:
+                FilePath.parse(path, f"runtime.{field}")
+        return spec
+
     def get_version(self, actor: User, namespace: str, model_name: str, ref: str) -> ModelVersion:
         return self._version(actor, namespace, model_name, ref)[1]
+
+    def writable_version(
+        self, actor: User, namespace: str, model_name: str, ref: str
+    ) -> tuple[Model, ModelVersion]:
+        """The model and version, if ``actor`` may write to the model."""
+        return self._version(actor, namespace, model_name, ref, write=True)
 
     def list_versions(
         self,
@@ -594,8 +625,35 @@ class RegistryService:
             ),
             "provenance": lambda value, _: self._provenance(value).model_dump(mode="json"),
             "metadata": lambda value, field: _metadata_patch(value or {}, field),
+            "runtime": lambda value, _: jsonable(self._runtime(value)),
         }
-        return self.store.update_version(version.id, _checked_changes(changes, checks))
+        checked = _checked_changes(changes, checks)
+        if "runtime" in checked and version.state not in (VersionState.PENDING, VersionState.READY):
+            raise FailedPrecondition(
+                f"version {version.label} is {version.state}; its runtime can change only while "
+                "it is PENDING or READY",
+                details={"state": str(version.state)},
+            )
+        updated = self.store.update_version(version.id, checked)
+        if "runtime" in checked and updated.state == VersionState.READY:
+            return self._notify(self.on_runtime_change, actor, updated)
+        return updated
+
+    def _notify(
+        self,
+        hooks: list[Callable[[User, ModelVersion], None]],
+        actor: User,
+        version: ModelVersion,
+    ) -> ModelVersion:
+        """Run ``hooks``; the version as they left it."""
+        if not hooks:
+            return version
+        for hook in hooks:
+            try:
+                hook(actor, version)
+            except Exception:
+                log.exception("a hook on version %s failed", version.id)
+        return self.store.get_version_by_id(version.id) or version
 
     def finish_version(
         self, actor: User, namespace: str, model_name: str, ref: str
@@ -621,7 +679,8 @@ class RegistryService:
                     )
             return file_rules.content_digest(entries)
 
-        return self.store.finish_version(version.id, verify)
+        ready = self.store.finish_version(version.id, verify)
+        return self._notify(self.on_ready, actor, ready)
 
     def fail_version(
         self, actor: User, namespace: str, model_name: str, ref: str, reason: str | None = None

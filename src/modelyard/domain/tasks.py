@@ -25,6 +25,7 @@ class TaskState(StrEnum):
 
 class TaskKind(StrEnum):
     IMPORT_FILES = "IMPORT_FILES"
+    CHECK_VERSION = "CHECK_VERSION"
 
 
 #: A task claimed this many times without ending (its runner died each time) is failed.

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from modelyard.domain import runtime
 from modelyard.domain.entities import (
     FileEntry,
     MetaInfo,
@@ -34,6 +35,7 @@ from modelyard.domain.entities import (
 from modelyard.domain.enums import AccessLevel, FileStorage, ParentKind, VersionState
 from modelyard.domain.ids import Name, new_id
 from modelyard.domain.ports import ModelQuery
+from modelyard.domain.runtime import CheckReport, RuntimeSpec
 from modelyard.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -170,6 +172,8 @@ def _to_version(row: sa.Row[Any], tags: tuple[str, ...]) -> ModelVersion:
         meta_info=MetaInfo.model_validate(row.meta_info),
         provenance=Provenance.model_validate(row.provenance),
         metadata=row.metadata,
+        runtime=RuntimeSpec.model_validate(row.runtime) if row.runtime else None,
+        checks=CheckReport.model_validate(row.checks) if row.checks else None,
         tags=tags,
         state=row.state,
         status_message=row.status_message,
@@ -484,6 +488,8 @@ class SqlMetadataStore:
                         meta_info=version.meta_info.model_dump(mode="json", by_alias=True),
                         provenance=version.provenance.model_dump(mode="json"),
                         metadata=version.metadata,
+                        runtime=runtime.jsonable(version.runtime),
+                        checks=runtime.jsonable(version.checks),
                         state=version.state,
                         status_message=version.status_message,
                         content_digest=version.content_digest,
@@ -600,9 +606,25 @@ class SqlMetadataStore:
             )
             return self._version_by_id(conn, version_id)
 
+    def record_checks(
+        self, version_id: str, task_id: str | None, changes: Mapping[str, Any]
+    ) -> ModelVersion | None:
+        with self.write() as conn:
+            try:
+                row = self._lock_version(conn, version_id)
+            except VersionNotFound:
+                return None
+            current = (row.checks or {}).get("task")
+            if row.state != VersionState.READY or current != task_id:
+                return None
+            self._update_row(conn, t.versions, version_id, changes)
+            return self._version_by_id(conn, version_id)
+
     def _lock_version(self, conn: sa.Connection, version_id: str) -> sa.Row[Any]:
         row = conn.execute(
-            sa.select(t.versions.c.state, t.versions.c.label, t.versions.c.model_id)
+            sa.select(
+                t.versions.c.state, t.versions.c.label, t.versions.c.model_id, t.versions.c.checks
+            )
             .where(t.versions.c.id == version_id)
             .with_for_update()
         ).first()

@@ -131,6 +131,8 @@ versions = sa.Table(
     sa.Column("meta_info", Json, nullable=False),
     sa.Column("provenance", Json, nullable=False),
     sa.Column("metadata", Json, nullable=False),
+    sa.Column("runtime", Json),
+    sa.Column("checks", Json),
     sa.Column("state", _enum(VersionState), nullable=False),
     sa.Column("status_message", sa.Text),
     sa.Column("content_digest", sa.String(64)),

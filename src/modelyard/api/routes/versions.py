@@ -10,6 +10,7 @@ from modelyard.api import schemas as s
 from modelyard.api.deps import CallerDep
 from modelyard.api.routes.metrics import metrics_in
 from modelyard.api.routes.tasks import get_imports
+from modelyard.errors import FailedPrecondition
 
 router = APIRouter(prefix="/api/v1/models/{namespace}/{model}/versions", tags=["versions"])
 VERSION = "/{version}"
@@ -33,6 +34,7 @@ async def create_version(
         provenance=body.provenance,
         metadata=body.metadata,
         tags=body.unique_tags,
+        runtime=body.runtime,
     )
     if body.model_files is not None:
         imports = get_imports(request)
@@ -78,7 +80,7 @@ async def update_version(
     namespace: str, model: str, version: str, body: s.VersionUpdate, caller: CallerDep
 ) -> s.VersionOut:
     changes = body.model_dump(exclude_unset=True, by_alias=True)
-    for key in ("meta_info", "provenance"):
+    for key in ("meta_info", "provenance", "runtime"):
         if key in changes:
             changes[key] = getattr(body, key)
     updated = await caller(caller.service.update_version, namespace, model, version, changes)
@@ -98,6 +100,19 @@ async def finish_version(
     """PENDING -> READY. From then on the version's files are immutable."""
     done = await caller(caller.service.finish_version, namespace, model, version)
     return s.VersionOut.from_entity(done)
+
+
+@router.post(VERSION + "/checks", status_code=202, response_model=s.TaskOut)
+async def run_checks(
+    request: Request, namespace: str, model: str, version: str, caller: CallerDep
+) -> s.TaskOut:
+    """Check a READY version again (writers); poll the task, then read ``checks`` on the
+    version."""
+    checks = request.app.state.checks
+    if checks is None:
+        raise FailedPrecondition("checks are not enabled on this server")
+    task = await caller(checks.rerun, namespace, model, version)
+    return s.TaskOut.from_entity(task)
 
 
 @router.post(VERSION + "/fail", response_model=s.VersionOut)

@@ -1,0 +1,123 @@
+"""How a version runs, and what the checks found: values stored on the version.
+
+``RuntimeSpec`` says which flavor loads the model file, which entry point (``score.py``) serves
+it, and what it needs (python version, requirements, a conda YAML or a docker base image). It is
+given at registration or detected from the files. ``CheckReport`` holds the introspection
+results (``modelyard.runtime.checks``); the code that loads and runs models lives in
+``modelyard.runtime`` and never runs in the API process.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Flavor(StrEnum):
+    SKLEARN = "sklearn"
+    ONNX = "onnx"
+    TORCHSCRIPT = "torchscript"
+    PYTORCH = "pytorch"
+    KERAS = "keras"
+    PYTHON = "python"
+    GESUND = "gesund"
+    MLFLOW = "mlflow"
+
+
+class RuntimeSpec(BaseModel):
+    """What a version needs to load and predict. Paths are relative to the version's files."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flavor: Flavor
+    model_file: str | None = Field(
+        default=None, max_length=1024, description="The model file the flavor loads."
+    )
+    entry_point: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="A score.py with load_model() and predict(data, model=...); when set it "
+        "serves the version and the flavor only says how the model file is stored.",
+    )
+    model_class: str | None = Field(
+        default=None,
+        max_length=512,
+        description="'module.py:ClassName' of the network whose state_dict a pytorch model "
+        "file holds.",
+    )
+    python_version: str | None = Field(
+        default=None, max_length=64, description="'3.11', or a specifier such as '>=3.10'."
+    )
+    requirements: list[str] = Field(default_factory=list, max_length=500)
+    conda_env: str | None = Field(default=None, max_length=1024, description="A conda YAML.")
+    docker_image: str | None = Field(default=None, max_length=512)
+    example: str | None = Field(
+        default=None, max_length=1024, description="A JSON file holding an example input."
+    )
+
+
+class CheckStatus(StrEnum):
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    SKIP = "SKIP"  # not run: an earlier check it depends on failed, or nothing to check
+
+
+class CheckState(StrEnum):
+    """The outcome of a version's check run as a whole."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PASSED = "PASSED"  # every check PASS (or SKIP)
+    WARNED = "WARNED"  # no FAIL, at least one WARN
+    FAILED = "FAILED"  # at least one FAIL: not deployable unless forced
+    ERROR = "ERROR"  # the checks could not run at all (see message)
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="A stable check id such as 'model_file.loads'.")
+    status: CheckStatus
+    message: str = Field(description="What was found and, when not PASS, what to do.")
+    duration_ms: int = 0
+
+
+class CheckReport(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: CheckState
+    results: list[CheckResult] = Field(default_factory=list)
+    message: str | None = None
+    runtime: RuntimeSpec | None = Field(
+        default=None, description="The runtime spec the checks ran with (given or detected)."
+    )
+    python: str | None = Field(default=None, description="The interpreter that ran them.")
+    input_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema inferred from the bundle's example input."
+    )
+    output_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema inferred from the prediction on the example."
+    )
+    task: str | None = Field(default=None, description="The task that runs (or ran) them.")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @staticmethod
+    def state_of(results: list[CheckResult]) -> CheckState:
+        statuses = {r.status for r in results}
+        if CheckStatus.FAIL in statuses:
+            return CheckState.FAILED
+        if CheckStatus.WARN in statuses:
+            return CheckState.WARNED
+        return CheckState.PASSED
+
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.status == CheckStatus.FAIL]
+
+
+def jsonable(report: CheckReport | RuntimeSpec | None) -> dict[str, Any] | None:
+    return None if report is None else report.model_dump(mode="json", exclude_none=True)
