@@ -21,6 +21,8 @@ from modelyard.cli.main import main
 from modelyard.domain.runtime import CheckReport, CheckState, CheckStatus, Flavor
 from modelyard.errors import FailedPrecondition
 
+SPEC = "runtime:\n  flavor: sklearn\n  model_file: model.skops\n  entry_point: score.py\n"
+
 
 def _register(client: Client, name: str, bundle: Path) -> Any:
     version = client.new_model(name).new_model_version("1", artifacts=[bundle])
@@ -62,48 +64,79 @@ def test_a_good_bundle_passes_and_the_version_learns_its_runtime(
 
 
 def test_defects_fail_while_the_api_stays_responsive(client: Client, tmp_path: Path) -> None:
-    defects = {
+    # name: (how score_bundle builds the bundle, the check that must FAIL, words of its message)
+    defects: dict[str, tuple[dict[str, Any], str, str]] = {
         "raises": (
-            broken_score(
-                """
-                def predict(data, model=None):
-                    raise RuntimeError("the scaler was never fitted")
-                """
-            ),
+            {
+                "score": broken_score(
+                    """
+                    def predict(data, model=None):
+                        raise RuntimeError("the scaler was never fitted")
+                    """
+                )
+            },
             "predict.example",
             "the scaler was never fitted",
         ),
         "sleeps": (
-            broken_score(
-                """
-                import time
+            {
+                "score": broken_score(
+                    """
+                    import time
 
-                def predict(data, model=None):
-                    time.sleep(3600)
-                """
-            ),
+                    def predict(data, model=None):
+                        time.sleep(3600)
+                    """
+                )
+            },
             "predict.example",
             f"did not finish within {CHECK_TIMEOUT}",
         ),
         "hogs": (
-            broken_score(
-                """
-                def predict(data, model=None):
-                    blocks = []
-                    while True:
-                        blocks.append(bytearray(64 * 1024 * 1024))
-                """
-            ),
+            {
+                "score": broken_score(
+                    """
+                    def predict(data, model=None):
+                        blocks = []
+                        while True:
+                            blocks.append(bytearray(64 * 1024 * 1024))
+                    """
+                )
+            },
             "predict.example",
             f"memory limit of {CHECK_MEMORY_MB} MiB",
         ),
-        "syntax": ("def load_model(:\n    pass\n", "entry_point.imports", "line 1"),
+        "syntax": ({"score": "def load_model(:\n    pass\n"}, "entry_point.imports", "line 1"),
+        "no-predict": (
+            {"score": broken_score("")},
+            "entry_point.signatures",
+            "score.py defines no predict(): add def predict(data, model=",
+        ),
+        "no-model-file": (
+            {"model_file": None, "files": {"modelyard.yaml": SPEC}},
+            "model_file.present",
+            "model.skops (runtime.model_file) is missing from the bundle",
+        ),
+        "wrong-format": (
+            {
+                "model_file": None,
+                "files": {
+                    "modelyard.yaml": "runtime:\n  flavor: onnx\n  model_file: model.onnx\n",
+                    "model.onnx": "TODO: export the model here\n",
+                },
+            },
+            "model_file.format",
+            "model.onnx is a text file (first line: 'TODO: export the model here')",
+        ),
+        "unsatisfiable": (
+            {"requirements": ["scikit-learn==0.0.1"]},
+            "requirements.satisfied",
+            "there is no version of scikit-learn==0.0.1",
+        ),
     }
     versions = {}
-    for name, (score, _, _) in defects.items():
-        versions[name] = _register(
-            client, f"broken-{name}", score_bundle(tmp_path / name, score=score)
-        )
+    for name, (build, _, _) in defects.items():
+        versions[name] = _register(client, f"broken-{name}", score_bundle(tmp_path / name, **build))
 
     # While the worker sleeps, eats memory or crashes, the API answers at once.
     slowest = 0.0
