@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelyard.domain.deployments import ServingBackend
+
 
 class Settings(BaseSettings):
     """Every setting has a working single-machine default under ``home``."""
@@ -66,6 +68,18 @@ class Settings(BaseSettings):
     )
     check_memory_mb: int = Field(
         default=4096, ge=256, description="Memory limit of a check worker process, in MiB."
+    )
+    serving_backend: ServingBackend = Field(
+        default=ServingBackend.LOCAL,
+        description="Where deployments run unless they say: local (worker processes) or ray.",
+    )
+    serving_max_payload_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest prediction request body (native and KServe V2), in bytes.",
+    )
+    deploy_ready_timeout_seconds: int = Field(
+        default=300, gt=0, description="Time a deployment's replicas may take to load the model."
     )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")

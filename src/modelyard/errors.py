@@ -18,7 +18,10 @@ here knows about HTTP or gRPC.
     ├── InvalidArgument (also ValueError)   a field is malformed; ``field`` names it
     ├── IntegrityError            bytes do not match a declared digest or size
     ├── Unauthenticated           no valid credentials
-    └── PermissionDenied          valid credentials, not allowed
+    ├── PermissionDenied          valid credentials, not allowed
+    ├── Unavailable               a deployment cannot answer now (not ACTIVE, its worker died)
+    ├── DeadlineExceeded          the model did not answer within the request's time limit
+    └── ModelError                the model's own code raised on a valid request
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ class ErrorCode(StrEnum):
     INTEGRITY_ERROR = "INTEGRITY_ERROR"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    DEPLOYMENT_NOT_FOUND = "DEPLOYMENT_NOT_FOUND"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    MODEL_ERROR = "MODEL_ERROR"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +150,22 @@ class PermissionDenied(RegistryError, PermissionError):
     code = ErrorCode.PERMISSION_DENIED
 
 
+class DeploymentNotFound(NotFound):
+    code = ErrorCode.DEPLOYMENT_NOT_FOUND
+
+
+class Unavailable(RegistryError):
+    code = ErrorCode.UNAVAILABLE
+
+
+class DeadlineExceeded(RegistryError, TimeoutError):
+    code = ErrorCode.DEADLINE_EXCEEDED
+
+
+class ModelError(RegistryError):
+    code = ErrorCode.MODEL_ERROR
+
+
 ERROR_CLASSES: dict[ErrorCode, type[RegistryError]] = {
     cls.code: cls
     for cls in (
@@ -161,5 +184,9 @@ ERROR_CLASSES: dict[ErrorCode, type[RegistryError]] = {
         IntegrityError,
         Unauthenticated,
         PermissionDenied,
+        DeploymentNotFound,
+        Unavailable,
+        DeadlineExceeded,
+        ModelError,
     )
 }

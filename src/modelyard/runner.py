@@ -43,6 +43,7 @@ class TaskRunner:
         *,
         lease: timedelta = timedelta(minutes=5),
         poll_interval: float = 2.0,
+        threads: int = 1,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.tasks = tasks
@@ -53,7 +54,8 @@ class TaskRunner:
         self._handlers: dict[TaskKind, Handler] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread_count = threads
+        self._threads: list[threading.Thread] = []
 
     def handle(self, kind: TaskKind, handler: Handler) -> None:
         """Run tasks of ``kind`` with ``handler(task, heartbeat) -> result``."""
@@ -66,18 +68,24 @@ class TaskRunner:
     # -- the thread ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the runner's threads: each claims and runs one task at a time, so a long
+        task (a check, a deploy) holds up the others only when every thread is busy."""
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="modelyard-tasks", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"modelyard-tasks-{i}", daemon=True)
+            for i in range(self._thread_count)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; a running handler is interrupted at its next heartbeat and its task
         handed back."""
         self._stopping.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -85,8 +93,8 @@ class TaskRunner:
                 self.run_pending()
             except Exception:  # the database is unreachable, say: try again at the next poll
                 log.exception("task runner: claiming tasks failed")
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
+            if self._wake.wait(self.poll_interval):
+                self._wake.clear()
 
     # -- claiming and running --------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from modelyard.blobs import open_blob_store
 from modelyard.config import Settings
 from modelyard.domain.bundles import BundleLimits
 from modelyard.domain.checks import VersionChecks
+from modelyard.domain.deployments import DeploymentService, ServingBackend
 from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
 from modelyard.domain.tasks import TaskKind
@@ -23,6 +24,10 @@ from modelyard.imports.guard import AddressPolicy
 from modelyard.imports.sources import UrlFetcher
 from modelyard.runner import TaskRunner
 from modelyard.runtime.sandbox import check_bundle
+from modelyard.serving.gateway import Gateway
+from modelyard.serving.local import LocalServing
+from modelyard.serving.metrics import ServingMetrics
+from modelyard.store.deployments import SqlDeploymentStore
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sessions import SqlUploadSessionStore
 from modelyard.store.sql import SqlMetadataStore
@@ -72,7 +77,8 @@ def build_app(settings: Settings) -> FastAPI:
     # Bundle uploads spool under home: on disk, where /tmp may be memory.
     limits = BundleLimits(max_total_size=settings.bundle_max_size, spool_dir=settings.home)
     tasks = SqlTaskStore(_sql_store(service))
-    runner = TaskRunner(tasks)
+    # Two threads: a deploy does not wait behind a long check or import.
+    runner = TaskRunner(tasks, threads=2)
     return create_app(
         service,
         build_upload_sessions(settings, service),
@@ -80,6 +86,8 @@ def build_app(settings: Settings) -> FastAPI:
         runner=runner,
         bundle_limits=limits,
         checks=build_checks(settings, service, tasks, runner),
+        gateway=build_serving(settings, service, tasks, runner),
+        max_predict_body=settings.serving_max_payload_bytes,
     )
 
 
@@ -142,3 +150,31 @@ def build_checks(
     )
     runner.handle(TaskKind.CHECK_VERSION, checks.run)
     return checks
+
+
+def build_serving(
+    settings: Settings, service: RegistryService, tasks: SqlTaskStore, runner: TaskRunner
+) -> Gateway:
+    """Deployments in the database, deployed by ``runner``'s DEPLOY tasks and served by
+    worker processes on this server (the local backend)."""
+    if settings.serving_backend != ServingBackend.LOCAL:
+        raise SystemExit(
+            f"MODELYARD_SERVING_BACKEND={settings.serving_backend}: this build serves with the "
+            "local backend only"
+        )
+    deployments = DeploymentService(
+        service,
+        SqlDeploymentStore(_sql_store(service)),
+        tasks,
+        default_backend=settings.serving_backend,
+        wake=runner.wake,
+    )
+    runner.handle(TaskKind.DEPLOY, deployments.run)
+    metrics = ServingMetrics()
+    local = LocalServing(
+        deployments,
+        home=settings.home,
+        metrics=metrics,
+        ready_timeout=settings.deploy_ready_timeout_seconds,
+    )
+    return Gateway(deployments, local, metrics)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import uuid
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import modelyard
 from modelyard.api import errors
+from modelyard.api.deps import CallerDep
 from modelyard.api.limits import BodyLimitMiddleware
 from modelyard.api.routes import (
     admin,
     bundles,
+    deployments,
     files,
+    inference,
     models,
     tasks,
     templates,
@@ -26,7 +30,9 @@ from modelyard.domain.checks import VersionChecks
 from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
 from modelyard.domain.uploads import UploadSessions
+from modelyard.errors import PermissionDenied
 from modelyard.runner import TaskRunner
+from modelyard.serving.gateway import Gateway
 
 
 def create_app(
@@ -36,25 +42,30 @@ def create_app(
     runner: TaskRunner | None = None,
     bundle_limits: BundleLimits | None = None,
     checks: VersionChecks | None = None,
+    gateway: Gateway | None = None,
+    max_predict_body: int | None = None,
 ) -> FastAPI:
     """The app; ``upload_sessions`` enables the resumable upload routes (else they answer 409),
     ``imports`` the URL imports and tasks, run by ``runner`` while the app is up, ``checks``
-    the version checks (run by the same runner)."""
+    the version checks (run by the same runner), ``gateway`` the deployments and predictions
+    (their serving backend runs while the app is up)."""
     app = FastAPI(
         title="modelyard",
         version=modelyard.__version__,
         description="Model registry: models, versions, files, metrics and tags.",
         openapi_url="/openapi.json",
-        lifespan=tasks.running(runner),
+        lifespan=tasks.running(runner, gateway.local if gateway is not None else None),
     )
     app.state.service = service
     app.state.bundles = Bundles(service, bundle_limits or BundleLimits())
     app.state.uploads = upload_sessions
     app.state.imports = imports
     app.state.checks = checks
+    app.state.gateway = gateway
+    app.state.deployments = gateway.deployments if gateway is not None else None
     errors.install(app)
 
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_predict_body=max_predict_body)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", tags=["health"])
@@ -62,7 +73,19 @@ def create_app(
         """Liveness; the only route besides the docs that needs no token."""
         return {"status": "ok"}
 
-    for module in (models, versions, files, bundles, uploads, users, admin, tasks, templates):
+    if gateway is not None:
+        metrics = gateway.metrics
+
+        @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+        async def prometheus(caller: CallerDep) -> PlainTextResponse:
+            """(Admins) serving metrics in the Prometheus text format: predictions by outcome,
+            latency histograms, restarts and ready replicas per deployment."""
+            if not caller.user.is_admin:
+                raise PermissionDenied("only admins may read /metrics")
+            return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    routers = (models, versions, files, bundles, uploads, users, admin, tasks, templates)
+    for module in (*routers, deployments, inference):
         app.include_router(module.router)
     return app
 

@@ -15,12 +15,15 @@ from starlette.responses import JSONResponse
 
 from modelyard.errors import (
     Conflict,
+    DeadlineExceeded,
     ErrorCode,
     InvalidArgument,
+    ModelError,
     NotFound,
     PermissionDenied,
     RegistryError,
     Unauthenticated,
+    Unavailable,
 )
 from modelyard.errors import IntegrityError as DigestMismatch
 
@@ -35,6 +38,9 @@ _STATUS: list[tuple[type[RegistryError], int]] = [
     (DigestMismatch, 422),
     (Unauthenticated, 401),
     (PermissionDenied, 403),
+    (Unavailable, 503),
+    (DeadlineExceeded, 504),
+    (ModelError, 500),
 ]
 
 

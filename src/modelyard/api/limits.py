@@ -25,18 +25,27 @@ class _TooLarge(Exception):
     pass
 
 
+_PREDICT = re.compile(r"^/(api/v1/.+/predict|v2/models/.+/infer)$")
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body: int = MAX_JSON_BODY) -> None:
+    """``max_body`` for JSON bodies; ``max_predict_body`` for predictions (native and V2)."""
+
+    def __init__(
+        self, app: ASGIApp, max_body: int = MAX_JSON_BODY, max_predict_body: int | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_predict_body = max_predict_body or max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (scope["method"] == "PUT" and _UPLOAD.match(scope["path"])):
             await self.app(scope, receive, send)
             return
+        limit = self.max_predict_body if _PREDICT.match(scope["path"]) else self.max_body
         length = dict(scope.get("headers", [])).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_body:
-            await self._reject(scope, send)
+        if length.isdigit() and int(length) > limit:
+            await self._reject(scope, send, limit)
             return
         received = 0
         started = False
@@ -46,7 +55,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -60,19 +69,19 @@ class BodyLimitMiddleware:
         except _TooLarge:
             if started:
                 raise
-            await self._reject(scope, send)
+            await self._reject(scope, send, limit)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         request_id = scope.get("state", {}).get("request_id", "")
         body = json.dumps(
             {
                 "type": "https://modelyard.dev/problems/content-too-large",
                 "title": "Content Too Large",
                 "status": 413,
-                "detail": f"request body is larger than {self.max_body} bytes; "
+                "detail": f"request body is larger than {limit} bytes; "
                 "files go through PUT .../files/{path}, which streams",
                 "code": str(ErrorCode.INVALID_ARGUMENT),
-                "errors": [{"field": "body", "message": f"at most {self.max_body} bytes"}],
+                "errors": [{"field": "body", "message": f"at most {limit} bytes"}],
                 "request_id": request_id,
             }
         ).encode()

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.domain import entities as e
+from modelyard.domain.deployments import Batching, Deployment, DeploymentState, ServingBackend
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.gc import GcReport
@@ -449,3 +450,101 @@ class TaskOut(BaseModel):
 class TaskList(BaseModel):
     tasks: list[TaskOut]
     next_page_token: str | None = None
+
+
+# -- deployments ----------------------------------------------------------------------------
+
+
+class _DeploymentFields(_In):
+    replicas: int | None = Field(default=None, description="Worker processes serving it (1-64).")
+    batching: dict[str, Any] | None = Field(
+        default=None,
+        description="Adaptive micro-batching: {max_batch_size (1-1024), max_wait_ms (0-1000)}.",
+    )
+    memory_mb: int | None = Field(default=None, description="Memory limit of each replica, MiB.")
+    request_timeout_s: float | None = Field(
+        default=None, description="Longest a prediction may take (default 30 s)."
+    )
+    idle_ttl_s: float | None = Field(
+        default=None, description="Undeploy after this long without a prediction."
+    )
+    deploy_on_predict: bool | None = Field(
+        default=None, description="A prediction while STOPPED deploys it again."
+    )
+
+    def settings(self) -> dict[str, Any]:
+        return self.model_dump(
+            include=set(_DeploymentFields.model_fields), exclude_unset=True, exclude_none=True
+        )
+
+
+class DeploymentCreate(_DeploymentFields):
+    namespace: str
+    model: str
+    version: str | None = Field(default=None, description="A label or number; or give tag.")
+    tag: str | None = Field(default=None, description="Deploy the version holding this tag.")
+    name: str | None = Field(
+        default=None, description="The KServe V2 model name (default: the model's name)."
+    )
+    backend: str | None = Field(default=None, description="local (default) or ray.")
+    force: bool = Field(default=False, description="Deploy even though its checks FAILED.")
+
+
+class DeploymentUpdate(_DeploymentFields):
+    pass
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    name: str
+    namespace: str
+    model: str
+    version: str
+    version_number: int
+    backend: ServingBackend
+    state: DeploymentState
+    status_message: str | None
+    replicas: int
+    replicas_ready: int = Field(description="Replicas answering on the server that answered.")
+    batching: Batching
+    memory_mb: int | None
+    request_timeout_s: float
+    idle_ttl_s: float | None
+    deploy_on_predict: bool
+    forced: bool
+    task_id: str | None = Field(description="The deploy task: poll GET /api/v1/tasks/{id}.")
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    last_used_at: datetime | None
+    endpoints: dict[str, str]
+
+    @classmethod
+    def from_entity(cls, d: Deployment, replicas_ready: int = 0) -> DeploymentOut:
+        settings = d.settings
+        return cls(
+            **{f: getattr(d, f) for f in cls.model_fields if hasattr(d, f)},
+            **settings.model_dump(),
+            replicas_ready=replicas_ready,
+            endpoints={
+                "predict": f"/api/v1/deployments/{d.id}/predict",
+                "v2_infer": f"/v2/models/{d.name}/versions/{d.version}/infer",
+                "status": f"/api/v1/deployments/{d.id}",
+            },
+        )
+
+
+class DeploymentList(BaseModel):
+    deployments: list[DeploymentOut]
+    next_page_token: str | None = None
+
+
+class PredictIn(_In):
+    data: Any = Field(description="What the model predicts on: rows, an object of inputs...")
+
+
+class PredictOut(BaseModel):
+    predictions: Any
+    deployment: str
+    model: str = Field(description="namespace/model")
+    version: str

@@ -10,6 +10,7 @@ import httpx
 
 from modelyard.cli import (
     bundles,
+    deployments,
     gc,
     metrics,
     models,
@@ -205,5 +206,8 @@ for _command in (
     tasks.tasks,
     template.template,
     verify.verify,
+    deployments.deploy,
+    deployments.predict,
+    deployments.deployments,
 ):
     main.add_command(_command)

@@ -18,6 +18,8 @@ from modelyard.client._transport import (
     paginate,
     segment,
 )
+from modelyard.client.deployments import PATH as DEPLOYMENTS
+from modelyard.client.deployments import Deployment
 from modelyard.client.resources import Model
 from modelyard.client.tasks import get_task, wait_for
 from modelyard.domain.enums import AccessLevel
@@ -169,6 +171,25 @@ class Client:
             params = {"state": state, "page_size": page_size, "page_token": token}
             page = self._t.call("GET", "/api/v1/tasks", s.TaskList, params=params)
             return page.tasks, page.next_page_token
+
+        return paginate(fetch)
+
+    # -- deployments -------------------------------------------------------------------
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return Deployment(
+            self._t, self._t.call("GET", f"{DEPLOYMENTS}/{segment(deployment_id)}", s.DeploymentOut)
+        )
+
+    def list_deployments(
+        self, state: str | None = None, page_size: int = 100
+    ) -> Iterator[Deployment]:
+        """Deployments of models you can see, newest first; ``state`` filters."""
+
+        def fetch(token: str | None) -> tuple[list[Deployment], str | None]:
+            params = {"state": state, "page_size": page_size, "page_token": token}
+            page = self._t.call("GET", DEPLOYMENTS, s.DeploymentList, params=params)
+            return [Deployment(self._t, d) for d in page.deployments], page.next_page_token
 
         return paginate(fetch)
 

@@ -21,6 +21,8 @@ from modelyard.client._bundles import verify_bundle
 from modelyard.client._files import PathLike, Progress, collect, inside
 from modelyard.client._sessions import send_file
 from modelyard.client._transport import Transport, file_path, paginate, segment
+from modelyard.client.deployments import PATH as DEPLOYMENTS
+from modelyard.client.deployments import Deployment, deployment_body
 from modelyard.client.tasks import wait_for
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, VersionState
@@ -563,6 +565,53 @@ class ModelVersion(_Entity):
         body = {"files": dict(files), "sha256": dict(sha256 or {}), "finish": finish}
         task = self._t.call("POST", self._path + "/files:import", s.TaskOut, json=body)
         return wait_for(self._t, task.id, timeout) if wait else task
+
+    def deploy(
+        self,
+        *,
+        replicas: int = 1,
+        max_batch_size: int | None = None,
+        max_wait_ms: float | None = None,
+        memory_mb: int | None = None,
+        request_timeout_s: float | None = None,
+        idle_ttl_s: float | None = None,
+        deploy_on_predict: bool | None = None,
+        name: str | None = None,
+        force: bool = False,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> Deployment:
+        """(Owner or admin) serve this READY version; with ``wait``, once it is ACTIVE.
+
+        ``max_batch_size`` > 1 groups concurrent requests into one model call, waiting at most
+        ``max_wait_ms`` for a batch to fill. ``force`` deploys although the checks FAILED.
+        """
+        body = {
+            "namespace": self.namespace,
+            "model": self.model_name,
+            "version": self.version,
+            "name": name,
+            "force": force,
+            **deployment_body(
+                replicas=replicas,
+                max_batch_size=max_batch_size,
+                max_wait_ms=max_wait_ms,
+                memory_mb=memory_mb,
+                request_timeout_s=request_timeout_s,
+                idle_ttl_s=idle_ttl_s,
+                deploy_on_predict=deploy_on_predict,
+            ),
+        }
+        info = self._t.call("POST", DEPLOYMENTS, s.DeploymentOut, json=body)
+        deployment = Deployment(self._t, info)
+        return deployment.wait(timeout) if wait else deployment
+
+    def predict(self, data: Any) -> Any:
+        """Predict with this version's live deployment."""
+        out = self._t.call(
+            "POST", self._path + "/predict", s.PredictOut, json={"data": data}, long=True
+        )
+        return out.predictions
 
     def set_tag(self, tag: str) -> ModelVersion:
         """Move the unique ``tag`` of this model to this version."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelyard.domain.entities import ModelVersion, User
-from modelyard.domain.enums import FileStorage, VersionState
+from modelyard.domain.enums import VersionState
 from modelyard.domain.ids import new_id
 from modelyard.domain.runtime import CheckReport, CheckState, RuntimeSpec, jsonable
 from modelyard.domain.service import RegistryService
@@ -115,7 +115,7 @@ class VersionChecks:
             return {"state": "SUPERSEDED"}
         with tempfile.TemporaryDirectory(prefix="modelyard-check-", dir=self.scratch_dir) as tmp:
             bundle = Path(tmp)
-            sha256, missing = self._materialize(version, bundle, heartbeat)
+            sha256, missing = self.registry.export_files(version, bundle, heartbeat)
             report = self._check(version, bundle, sha256, heartbeat)
         if missing:
             note = f"tracked files were not checked (modelyard does not hold them): {missing}"
@@ -143,26 +143,6 @@ class VersionChecks:
         self, version: ModelVersion, task: Task, changes: Mapping[str, Any]
     ) -> ModelVersion | None:
         return self.registry.store.record_checks(version.id, task.id, changes)
-
-    def _materialize(
-        self, version: ModelVersion, bundle: Path, heartbeat: Callable[[], None]
-    ) -> tuple[dict[str, str], list[str]]:
-        """Copy the version's stored files under ``bundle``; their digests, and the tracked
-        files' paths (not copied)."""
-        sha256: dict[str, str] = {}
-        tracked: list[str] = []
-        for entry in self.registry.store.list_files(version.id):
-            if entry.storage != FileStorage.STORED or entry.sha256 is None:
-                tracked.append(entry.path)
-                continue
-            target = bundle / entry.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("wb") as out:
-                for chunk in self.registry.blobs.read(entry.sha256):
-                    out.write(chunk)
-                    heartbeat()
-            sha256[entry.path] = entry.sha256
-        return sha256, tracked
 
     def _check(
         self,

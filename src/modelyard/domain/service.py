@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -90,6 +91,16 @@ MAX_TOKEN_LIFETIME = timedelta(days=36_525)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def may_read(actor: User, owner: str, access: AccessLevel) -> bool:
+    """Whether ``actor`` may read a model of that owner and access level (and all under it)."""
+    return actor.is_admin or access == AccessLevel.PUBLIC or owner == actor.name
+
+
+def may_write(actor: User, owner: str) -> bool:
+    """Whether ``actor`` may change, deploy or delete a model of that owner."""
+    return actor.is_admin or owner == actor.name
 
 
 def hash_token(token: str) -> str:
@@ -273,6 +284,9 @@ class RegistryService:
         self.on_ready: list[Callable[[User, ModelVersion], None]] = []
         #: Called with (actor, version) after a READY version's runtime spec changed.
         self.on_runtime_change: list[Callable[[User, ModelVersion], None]] = []
+        #: Called with (model id, version id or None) before a version or model is deleted;
+        #: one that raises (a live deployment: FailedPrecondition) keeps it.
+        self.delete_guards: list[Callable[[str, str | None], None]] = []
 
     # -- users and tokens --------------------------------------------------------------------
 
@@ -359,11 +373,11 @@ class RegistryService:
 
     @staticmethod
     def can_read(actor: User, model: Model) -> bool:
-        return actor.is_admin or model.access == AccessLevel.PUBLIC or model.owner == actor.name
+        return may_read(actor, model.owner, model.access)
 
     @staticmethod
     def can_write(actor: User, model: Model) -> bool:
-        return actor.is_admin or model.owner == actor.name
+        return may_write(actor, model.owner)
 
     def _model(self, actor: User, namespace: str, name: str, *, write: bool = False) -> Model:
         model = None
@@ -492,6 +506,8 @@ class RegistryService:
 
     def delete_model(self, actor: User, namespace: str, name: str) -> None:
         model = self._model(actor, namespace, name, write=True)
+        for guard in self.delete_guards:
+            guard(model.id, None)
         self.store.delete_model(model.id)
 
     # -- versions ----------------------------------------------------------------------------
@@ -565,20 +581,20 @@ class RegistryService:
     def _meta_info(value: MetaInfo | Mapping[str, Any] | None) -> MetaInfo:
         if isinstance(value, MetaInfo):
             return value
-        return _validated(MetaInfo, value or {}, "meta_info")
+        return validated(MetaInfo, value or {}, "meta_info")
 
     @staticmethod
     def _provenance(value: Provenance | Mapping[str, Any] | None) -> Provenance:
         if isinstance(value, Provenance):
             return value
-        return _validated(Provenance, value or {}, "provenance")
+        return validated(Provenance, value or {}, "provenance")
 
     @staticmethod
     def _runtime(value: RuntimeSpec | Mapping[str, Any] | None) -> RuntimeSpec | None:
         if value is None:
             return None
         spec: RuntimeSpec = (
-            value if isinstance(value, RuntimeSpec) else _validated(RuntimeSpec, value, "runtime")
+            value if isinstance(value, RuntimeSpec) else validated(RuntimeSpec, value, "runtime")
         )
         for field in ("model_file", "entry_point", "conda_env", "example"):
             path = getattr(spec, field)
@@ -682,6 +698,27 @@ class RegistryService:
         ready = self.store.finish_version(version.id, verify)
         return self._notify(self.on_ready, actor, ready)
 
+    def export_files(
+        self, version: ModelVersion, target: Path, heartbeat: Callable[[], None] = lambda: None
+    ) -> tuple[dict[str, str], list[str]]:
+        """Copy a version's stored files under ``target`` (for the checks and serving; no
+        access check: the caller already made one); their digests, and the paths of tracked
+        files, which are not copied."""
+        sha256: dict[str, str] = {}
+        tracked: list[str] = []
+        for entry in self.store.list_files(version.id):
+            if entry.storage != FileStorage.STORED or entry.sha256 is None:
+                tracked.append(entry.path)
+                continue
+            path = target / entry.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as out:
+                for chunk in self.blobs.read(entry.sha256):
+                    out.write(chunk)
+                    heartbeat()
+            sha256[entry.path] = entry.sha256
+        return sha256, tracked
+
     def fail_version(
         self, actor: User, namespace: str, model_name: str, ref: str, reason: str | None = None
     ) -> ModelVersion:
@@ -695,7 +732,9 @@ class RegistryService:
         )
 
     def delete_version(self, actor: User, namespace: str, model_name: str, ref: str) -> None:
-        _, version = self._version(actor, namespace, model_name, ref, write=True)
+        model, version = self._version(actor, namespace, model_name, ref, write=True)
+        for guard in self.delete_guards:
+            guard(model.id, version.id)
         self.store.delete_version(version.id, actor=actor.name)
 
     # -- files -------------------------------------------------------------------------------
@@ -1027,7 +1066,7 @@ class RegistryService:
         return self.store.tag_history(model.id, tag)
 
 
-def _validated(cls: Any, value: Any, field: str) -> Any:
+def validated(cls: Any, value: Any, field: str) -> Any:
     try:
         return cls.model_validate(value)
     except ValidationError as exc:

@@ -26,6 +26,7 @@ class TaskState(StrEnum):
 class TaskKind(StrEnum):
     IMPORT_FILES = "IMPORT_FILES"
     CHECK_VERSION = "CHECK_VERSION"
+    DEPLOY = "DEPLOY"
 
 
 #: A task claimed this many times without ending (its runner died each time) is failed.

@@ -390,7 +390,7 @@ def _summary(
 # -- the worker's side ------------------------------------------------------------------------
 
 
-def _limit_memory(memory_mb: int) -> None:
+def limit_memory(memory_mb: int) -> None:
     """Limit the worker's data (heap and private writable mappings) to ``memory_mb`` MiB, or
     its address space where that cannot be set (see the module's doc). No core dumps."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m modelyard.runtime.sandbox")
     parser.add_argument("--memory-mb", type=int, required=True)
     args = parser.parse_args(argv)
-    _limit_memory(args.memory_mb)
+    limit_memory(args.memory_mb)
     faulthandler.enable()  # a crash in native code leaves the Python stack on stderr
     request = json.loads(sys.stdin.buffer.read())
     channel = _results_channel()

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from modelyard.domain.deployments import LIVE, DeploymentState, ServingBackend
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.tasks import TaskKind, TaskState
 
@@ -244,4 +245,36 @@ tasks = sa.Table(
     sa.Index(None, "state", "created_at"),
     sa.Index(None, "model_id"),
     sa.Index(None, "version_id"),
+)
+
+_LIVE_DEPLOYMENT = sa.text("state IN (" + ", ".join(f"'{state}'" for state in LIVE) + ")")
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("version_id", sa.ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("backend", _enum(ServingBackend), nullable=False),
+    sa.Column("settings", Json, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False, default=False),
+    sa.Column("state", _enum(DeploymentState), nullable=False),
+    sa.Column("status_message", sa.Text),
+    sa.Column("task_id", sa.String(32)),
+    sa.Column("created_by_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime),
+    sa.Index(None, "model_id"),
+    sa.Index(None, "version_id"),
+    sa.Index(None, "state"),
+    # A name (the KServe V2 model name) belongs to one live deployment at a time.
+    sa.Index(
+        "uq_deployments_live_name",
+        "name",
+        unique=True,
+        sqlite_where=_LIVE_DEPLOYMENT,
+        postgresql_where=_LIVE_DEPLOYMENT,
+    ),
 )

@@ -17,15 +17,21 @@ from modelyard.domain.imports import ImportService
 from modelyard.domain.tasks import TaskState
 from modelyard.errors import FailedPrecondition
 from modelyard.runner import TaskRunner
+from modelyard.serving.local import LocalServing
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 
-def running(runner: TaskRunner | None) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the runner claims tasks from start-up until shutdown."""
+def running(
+    runner: TaskRunner | None, serving: LocalServing | None = None
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the serving backend runs (and its reconciler) and the runner
+    claims tasks from start-up until shutdown; at shutdown the replicas stop."""
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        if serving is not None:
+            await serving.start()
         if runner is not None:
             runner.start()
         try:
@@ -33,6 +39,8 @@ def running(runner: TaskRunner | None) -> Callable[[Any], AbstractAsyncContextMa
         finally:
             if runner is not None:
                 await run_in_threadpool(runner.stop)
+            if serving is not None:
+                await serving.stop()
 
     return lifespan
 

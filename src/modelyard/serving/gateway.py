@@ -1,0 +1,141 @@
+"""Predictions: from a caller and a deployment to the model's answer, on the event loop.
+
+The one path every inference route takes (native JSON, KServe V2, by deployment, name or
+version tag): find the deployment and check the caller may read its model, bring it back when
+it is STOPPED with ``deploy_on_predict``, refuse with 503 while it has no replica ready here,
+validate the input against the version's input schema (422 naming the offending element),
+then hand it to the least busy replica and count the outcome for ``/metrics``.
+
+A deployment with replicas on this server is looked up in memory (the reconciler refreshes
+it every second), so a prediction costs no database query beyond the caller's token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from modelyard.domain.deployments import Deployment, DeploymentService, DeploymentState
+from modelyard.domain.entities import User
+from modelyard.domain.service import may_read
+from modelyard.errors import (
+    DeploymentNotFound,
+    FieldError,
+    InvalidArgument,
+    RegistryError,
+    Unavailable,
+)
+from modelyard.runtime.schema import validate
+from modelyard.serving.local import LocalServing
+from modelyard.serving.metrics import ServingMetrics
+from modelyard.serving.pool import Pool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prediction:
+    deployment: Deployment
+    result: Any
+
+
+class Gateway:
+    def __init__(
+        self, deployments: DeploymentService, local: LocalServing, metrics: ServingMetrics
+    ) -> None:
+        self.deployments = deployments
+        self.local = local
+        self.metrics = metrics
+
+    # -- finding the deployment ------------------------------------------------------------
+
+    async def by_id(self, actor: User, deployment_id: str) -> Deployment:
+        pool = self.local.pool(deployment_id)
+        if pool is not None:
+            return self._readable(actor, pool.deployment, deployment_id)
+        return await run_in_threadpool(self.deployments.get, actor, deployment_id)
+
+    async def by_name(self, actor: User, name: str) -> Deployment:
+        for pool in self.local.pools.values():
+            if pool.deployment.name == name:
+                return self._readable(actor, pool.deployment, name)
+        return await run_in_threadpool(self.deployments.by_name, actor, name)
+
+    async def by_version(self, actor: User, namespace: str, model: str, ref: str) -> Deployment:
+        return await run_in_threadpool(self.deployments.for_version, actor, namespace, model, ref)
+
+    @staticmethod
+    def _readable(actor: User, deployment: Deployment, asked: str) -> Deployment:
+        if not may_read(actor, deployment.model_owner, deployment.model_access):
+            raise DeploymentNotFound(f"deployment {asked} not found")
+        return deployment
+
+    def ready_replicas(self, deployment: Deployment) -> int:
+        pool = self.local.pool(deployment.id)
+        return len(pool.ready()) if pool is not None else 0
+
+    # -- predicting ------------------------------------------------------------------------
+
+    async def predict(self, actor: User, deployment: Deployment, data: Any) -> Prediction:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            pool = await self._pool(actor, deployment)
+            self._validate(pool, data)
+            result = await pool.predict(data)
+            return Prediction(deployment=pool.deployment, result=result)
+        except RegistryError as exc:
+            outcome = str(exc.code)
+            raise
+        finally:
+            self.metrics.observe(deployment.id, outcome, time.perf_counter() - started)
+
+    async def _pool(self, actor: User, deployment: Deployment) -> Pool:
+        pool = self.local.pool(deployment.id)
+        if pool is not None and pool.ready():
+            return pool
+        if deployment.state == DeploymentState.STOPPED and deployment.settings.deploy_on_predict:
+            await run_in_threadpool(self.deployments.redeploy, actor, deployment)
+            return await self._wait_ready(deployment)
+        if deployment.state != DeploymentState.ACTIVE:
+            why = f": {deployment.status_message}" if deployment.status_message else ""
+            raise Unavailable(
+                f"deployment {deployment.name} is {deployment.state}, not ACTIVE{why}",
+                details={"state": str(deployment.state)},
+            )
+        if pool is None:
+            raise Unavailable(
+                f"deployment {deployment.name} is starting on this server; try again shortly"
+            )
+        return pool
+
+    async def _wait_ready(self, deployment: Deployment) -> Pool:
+        """Wait for a deployment brought back by a prediction, up to its request timeout."""
+        deadline = time.monotonic() + deployment.settings.request_timeout_s
+        while time.monotonic() < deadline:
+            pool = self.local.pool(deployment.id)
+            if pool is not None and pool.ready():
+                return pool
+            await asyncio.sleep(0.05)
+        raise Unavailable(
+            f"deployment {deployment.name} is being deployed again; it was not ready within "
+            f"{deployment.settings.request_timeout_s:g} s, try again shortly"
+        )
+
+    @staticmethod
+    def _validate(pool: Pool, data: Any) -> None:
+        schema = pool.prepared.input_schema
+        if schema is None:
+            return
+        problems = validate(data, schema, root="data", limit=5)
+        if problems:
+            errors = [
+                FieldError(field=p.partition(": ")[0], message=p.partition(": ")[2] or p)
+                for p in problems
+            ]
+            raise InvalidArgument(
+                f"{problems[0]} (the input schema of version {pool.deployment.version})",
+                errors=errors,
+            )
