@@ -3,8 +3,13 @@ hurt the caller, and the report still names the check it broke."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import resource
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -201,3 +206,46 @@ def test_the_report_round_trips_as_json(tmp_path: Path) -> None:
         "type": "array",
         "items": {"type": "integer"},
     }
+
+
+CHECK_AND_LEAVE = """
+import subprocess, sys
+from modelyard.runtime.sandbox import worker_env
+request = sys.argv[1].encode()
+worker = subprocess.Popen(
+    [sys.executable, "-P", "-m", "modelyard.runtime.sandbox", "--memory-mb", "1024"],
+    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    start_new_session=True, env=worker_env(),
+)
+worker.stdin.write(request)
+worker.stdin.close()
+print(worker.pid)
+"""
+
+
+def test_a_check_worker_exits_when_the_process_that_started_it_dies(tmp_path: Path) -> None:
+    """A server killed mid-check (SIGKILL) must not leave a hanging model running."""
+    bundle = plain_bundle(tmp_path / "b", "time.sleep(3600)")
+    request = {
+        "bundle": str(bundle),
+        "spec": None,
+        "sha256": {},
+        "input_schema": None,
+        "output_schema": None,
+    }
+    parent = subprocess.run(
+        [sys.executable, "-c", CHECK_AND_LEAVE, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    pid = int(parent.stdout)
+    try:
+        deadline = time.monotonic() + 10
+        while not gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert gone(pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)

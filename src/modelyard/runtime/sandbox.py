@@ -214,7 +214,7 @@ class _Worker:
 
     def run(self, bundle: Path, request: dict[str, Any]) -> _Outcome:
         outcome = _Outcome()
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+        env = worker_env()
         try:
             process = subprocess.Popen(
                 self.command,
@@ -406,6 +406,37 @@ def limit_memory(memory_mb: int) -> None:
         return
 
 
+#: Set by whoever starts a worker to its own pid (:func:`worker_env`), so that a worker whose
+#: starter died before the worker got going knows it at once.
+PARENT_PID = "MODELYARD_PARENT_PID"
+
+
+def worker_env() -> dict[str, str]:
+    """The environment a worker process (check or serving) is started with."""
+    return {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        PARENT_PID: str(os.getpid()),
+    }
+
+
+def exit_with_parent(poll: float = 0.5) -> None:
+    """Exit (status 1) once the process that started this worker has died, so a server that
+    was killed leaves no worker behind: a daemon thread compares the parent pid with the one
+    the starter gave (:data:`PARENT_PID`; else the parent at the time of this call)."""
+    parent = int(os.environ.get(PARENT_PID) or os.getppid())
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        print("modelyard worker: the parent process ended; exiting", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _results_channel() -> IO[str]:
     """The worker's stdout, for results only: fd 1 then points at stderr, so what the model
     prints (from Python or C) cannot be taken for a result; stdin is emptied."""
@@ -423,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-mb", type=int, required=True)
     args = parser.parse_args(argv)
     limit_memory(args.memory_mb)
+    exit_with_parent()
     faulthandler.enable()  # a crash in native code leaves the Python stack on stderr
     request = json.loads(sys.stdin.buffer.read())
     channel = _results_channel()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.domain.runtime import RuntimeSpec
+from modelyard.runtime.sandbox import worker_env
 from modelyard.serving.errors import (
     PredictionFailed,
     PredictionTimeout,
@@ -307,7 +308,7 @@ class _Log:
         self.start = 0
 
     async def spawn(self, command: list[str], *, cwd: Path) -> asyncio.subprocess.Process:
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+        env = worker_env()
         with self.path.open("ab") as stderr:
             self.start = os.fstat(stderr.fileno()).st_size
             try:

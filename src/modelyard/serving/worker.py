@@ -32,7 +32,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +42,7 @@ from typing import IO, Any, NoReturn
 from modelyard.domain.runtime import RuntimeSpec
 from modelyard.errors import InvalidArgument
 from modelyard.runtime.predictor import Predictor, load_predictor
-from modelyard.runtime.sandbox import limit_memory
+from modelyard.runtime.sandbox import exit_with_parent, limit_memory
 from modelyard.serving.batching import run_batch
 from modelyard.serving.protocol import (
     MAX_FRAME_BYTES,
@@ -57,7 +56,6 @@ from modelyard.serving.protocol import (
 NOT_READY = 3
 #: Seconds a worker told to stop (SIGTERM) may take to answer the requests it holds.
 STOP_GRACE = 5.0
-_PARENT_POLL = 0.5
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         limit_memory(args.memory_mb)
     faulthandler.enable()
     control = _control_channel()
-    _watch_parent(os.getppid())
+    exit_with_parent()
     try:
         spec = RuntimeSpec.model_validate_json(args.spec.read_text())
         predictor = load_predictor(args.bundle, spec)
@@ -119,18 +117,6 @@ def _control_channel() -> IO[str]:
 def _say(control: IO[str], message: dict[str, Any]) -> None:
     control.write(json.dumps(message) + "\n")
     control.close()
-
-
-def _watch_parent(parent: int) -> None:
-    """Exit once the parent has died (the worker then has another parent)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_PARENT_POLL)
-        print("modelyard worker: the parent process ended; exiting", file=sys.stderr)
-        _exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _exit(status: int) -> NoReturn:
