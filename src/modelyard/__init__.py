@@ -1,20 +1,24 @@
 """modelyard: a self-hosted model registry and deployment platform."""
 
-from modelyard.client import Client
+from modelyard.client import Client, Deployment
 from modelyard.errors import (
     AlreadyExists,
     Conflict,
+    DeadlineExceeded,
+    DeploymentNotFound,
     ErrorCode,
     FailedPrecondition,
     FileNotFound,
     IntegrityError,
     InvalidArgument,
+    ModelError,
     ModelNotFound,
     NotFound,
     PermissionDenied,
     RegistryError,
     TagNotFound,
     Unauthenticated,
+    Unavailable,
     VersionNotFound,
 )
 from modelyard.runtime.prepare import PreparedBundle, prepare
@@ -25,11 +29,15 @@ __all__ = [
     "AlreadyExists",
     "Client",
     "Conflict",
+    "DeadlineExceeded",
+    "Deployment",
+    "DeploymentNotFound",
     "ErrorCode",
     "FailedPrecondition",
     "FileNotFound",
     "IntegrityError",
     "InvalidArgument",
+    "ModelError",
     "ModelNotFound",
     "NotFound",
     "PermissionDenied",
@@ -37,6 +45,7 @@ __all__ = [
     "RegistryError",
     "TagNotFound",
     "Unauthenticated",
+    "Unavailable",
     "VersionNotFound",
     "__version__",
     "prepare",

@@ -120,6 +120,21 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     type=click.IntRange(min=256),
     help="Memory limit of a check worker in MiB [MODELYARD_CHECK_MEMORY_MB, 4096].",
 )
+@click.option(
+    "--serving-backend",
+    type=click.Choice(["local", "ray"]),
+    help="Where deployments run [MODELYARD_SERVING_BACKEND, local].",
+)
+@click.option(
+    "--serving-max-payload-bytes",
+    type=click.IntRange(min=1),
+    help="Largest prediction request body [MODELYARD_SERVING_MAX_PAYLOAD_BYTES, 16 MiB].",
+)
+@click.option(
+    "--deploy-ready-timeout-seconds",
+    type=click.IntRange(min=1),
+    help="Time replicas may take to load a model [MODELYARD_DEPLOY_READY_TIMEOUT_SECONDS, 300].",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--access-log/--no-access-log",
@@ -146,6 +161,9 @@ def server(
     check_on_finish: bool | None,
     check_timeout_seconds: int | None,
     check_memory_mb: int | None,
+    serving_backend: str | None,
+    serving_max_payload_bytes: int | None,
+    deploy_ready_timeout_seconds: int | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -175,6 +193,9 @@ def server(
             "check_on_finish": check_on_finish,
             "check_timeout_seconds": check_timeout_seconds,
             "check_memory_mb": check_memory_mb,
+            "serving_backend": serving_backend,
+            "serving_max_payload_bytes": serving_max_payload_bytes,
+            "deploy_ready_timeout_seconds": deploy_ready_timeout_seconds,
         }.items()
         if v is not None
     }
