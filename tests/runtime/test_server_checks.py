@@ -38,7 +38,9 @@ def test_a_good_bundle_passes_and_the_version_learns_its_runtime(
 ) -> None:
     bundle = score_bundle(tmp_path / "good")
     version = _register(client, "good", bundle)
-    assert version.checks is not None and version.checks.state == CheckState.PENDING
+    # Queued, or already picked up by one of the server's task threads.
+    assert version.checks is not None
+    assert version.checks.state in {CheckState.PENDING, CheckState.RUNNING}
     report = version.wait_for_checks(timeout=120)
     assert report.state == CheckState.PASSED, report
     assert {r.status for r in report.results} <= {CheckStatus.PASS, CheckStatus.SKIP}

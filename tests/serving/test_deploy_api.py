@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from serving_support import ROWS, ServerProcess, X, sklearn_bundle
+from serving_support import ROWS, ServerProcess, X, score_bundle, sklearn_bundle
 
 from modelyard import Client
 from modelyard.domain.deployments import DeploymentState
+from modelyard.errors import FailedPrecondition
 
 
 @pytest.fixture(scope="module")
@@ -420,3 +421,22 @@ def test_idle_deployments_stop_and_come_back_on_a_prediction(iris: Any) -> None:
     assert deployment.refresh().state == DeploymentState.ACTIVE
     deployment.update(idle_ttl_s=3600)
     deployment.undeploy()
+
+
+def test_a_model_that_does_not_load_fails_the_deploy_with_its_error(
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
+    bundle = score_bundle(tmp_path / "noload", "return data")
+    score = bundle / "score.py"
+    score.write_text(
+        score.read_text().replace("return {'scale': 2}", "raise RuntimeError('no weights')")
+    )
+    version = client.new_model("noload").new_model_version("1", artifacts=[bundle]).finish()
+    version.wait_for_checks(timeout=120)
+    with pytest.raises(FailedPrecondition) as failed:
+        version.deploy(force=True, timeout=120)
+    assert "the model's worker did not start" in failed.value.message
+    assert "RuntimeError: no weights" in failed.value.message
+    listed = http.get("/api/v1/deployments", params={"state": "FAILED"}).json()["deployments"]
+    assert [d["name"] for d in listed] == ["noload"]
+    assert "no weights" in listed[0]["status_message"]

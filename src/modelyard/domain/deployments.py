@@ -28,7 +28,7 @@ from modelyard.domain.enums import AccessLevel, VersionState
 from modelyard.domain.ids import Name, Tag, new_id
 from modelyard.domain.runtime import CheckState
 from modelyard.domain.service import RegistryService, may_read, may_write, validated
-from modelyard.domain.tasks import NewTask, Task, TaskFailed, TaskKind, TaskStore
+from modelyard.domain.tasks import Interrupted, NewTask, Task, TaskFailed, TaskKind, TaskStore
 from modelyard.errors import (
     AlreadyExists,
     DeploymentNotFound,
@@ -487,8 +487,16 @@ class DeploymentService:
             if serving is None:
                 raise TaskFailed(f"this server cannot run {deployment.backend} deployments")
             serving.bring_up(deployment, heartbeat)
-        except (RegistryError, TaskFailed) as exc:
-            message = exc.message if isinstance(exc, RegistryError) else str(exc)
+        except Interrupted:
+            raise  # the server is stopping: the task is handed back and run again
+        except Exception as exc:
+            if isinstance(exc, RegistryError):
+                message = exc.message
+            elif isinstance(exc, TaskFailed):
+                message = str(exc)
+            else:
+                log.exception("deploying %s failed", deployment.id)
+                message = f"internal error: {type(exc).__name__}: {exc}"
             self.store.update_deployment(
                 deployment.id,
                 {"state": DeploymentState.FAILED, "status_message": message},

@@ -52,22 +52,31 @@ def validate(value: Any, schema: Any, *, root: str = "data", limit: int = 20) ->
 
     An invalid schema yields the schema's own problems (see ``check_schema``) instead.
     """
-    problems = check_schema(schema)
-    if problems:
-        return [f"the schema is invalid: {p}" for p in problems]
-    validator = _validator_class(schema)
-    assert validator is not None  # check_schema refused unknown dialects
-    messages: list[str] = []
-    errors = validator(schema).iter_errors(value)
-    try:
-        for error in errors:
-            if len(messages) == limit:
-                messages.append(f"(more errors not shown after the first {limit})")
-                break
-            messages.append(f"{_path(root, error.absolute_path)}: {_describe(error)}")
-    except referencing.exceptions.Unresolvable as exc:
-        messages.append(f"the schema cannot be applied: unresolvable reference {exc}")
-    return messages
+    return SchemaValidator(schema).problems(value, root=root, limit=limit)
+
+
+class SchemaValidator:
+    """One schema, checked once, applied to many values (serving validates every request)."""
+
+    def __init__(self, schema: Any) -> None:
+        self.invalid = [f"the schema is invalid: {p}" for p in check_schema(schema)]
+        validator = None if self.invalid else _validator_class(schema)
+        self._validator = validator(schema) if validator is not None else None
+
+    def problems(self, value: Any, *, root: str = "data", limit: int = 20) -> list[str]:
+        """Why ``value`` does not match: up to ``limit`` messages naming each path."""
+        if self._validator is None:
+            return list(self.invalid)
+        messages: list[str] = []
+        try:
+            for error in self._validator.iter_errors(value):
+                if len(messages) == limit:
+                    messages.append(f"(more errors not shown after the first {limit})")
+                    break
+                messages.append(f"{_path(root, error.absolute_path)}: {_describe(error)}")
+        except referencing.exceptions.Unresolvable as exc:
+            messages.append(f"the schema cannot be applied: unresolvable reference {exc}")
+        return messages
 
 
 def _validator_class(schema: dict[str, Any] | bool) -> type[Any] | None:

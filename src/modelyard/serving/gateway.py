@@ -29,7 +29,6 @@ from modelyard.errors import (
     RegistryError,
     Unavailable,
 )
-from modelyard.runtime.schema import validate
 from modelyard.serving.local import LocalServing
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.pool import Pool
@@ -126,10 +125,9 @@ class Gateway:
 
     @staticmethod
     def _validate(pool: Pool, data: Any) -> None:
-        schema = pool.prepared.input_schema
-        if schema is None:
+        if pool.input_validator is None:
             return
-        problems = validate(data, schema, root="data", limit=5)
+        problems = pool.input_validator.problems(data, root="data", limit=5)
         if problems:
             errors = [
                 FieldError(field=p.partition(": ")[0], message=p.partition(": ")[2] or p)

@@ -26,6 +26,7 @@ from typing import Any
 
 from modelyard.domain.deployments import Deployment, DeploymentSettings
 from modelyard.errors import DeadlineExceeded, InvalidArgument, ModelError, Unavailable
+from modelyard.runtime.schema import SchemaValidator
 from modelyard.serving.errors import (
     PredictionFailed,
     PredictionTimeout,
@@ -129,6 +130,8 @@ class Pool:
     ) -> None:
         self.deployment = deployment
         self.prepared = prepared
+        schema = prepared.input_schema
+        self.input_validator = SchemaValidator(schema) if schema is not None else None
         self.socket_dir = socket_dir
         self.config = _Config.of(deployment.settings)
         self._on_change = on_change
