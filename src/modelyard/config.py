@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=ServingBackend.LOCAL,
         description="Where deployments run unless they say: local (worker processes) or ray.",
     )
+    ray_address: str | None = Field(
+        default=None,
+        description="HOST:PORT of a Ray cluster's head node: deployments with backend ray "
+        "run there as Ray Serve replicas (needs the ray extra).",
+    )
     serving_max_payload_bytes: int = Field(
         default=16 * 1024 * 1024,
         gt=0,

@@ -25,8 +25,9 @@ from modelyard.imports.sources import UrlFetcher
 from modelyard.runner import TaskRunner
 from modelyard.runtime.sandbox import check_bundle
 from modelyard.serving.gateway import Gateway
-from modelyard.serving.local import LocalServing
+from modelyard.serving.local import LocalBackend
 from modelyard.serving.metrics import ServingMetrics
+from modelyard.serving.reconciler import Backend, Serving
 from modelyard.store.deployments import SqlDeploymentStore
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sessions import SqlUploadSessionStore
@@ -155,26 +156,43 @@ def build_checks(
 def build_serving(
     settings: Settings, service: RegistryService, tasks: SqlTaskStore, runner: TaskRunner
 ) -> Gateway:
-    """Deployments in the database, deployed by ``runner``'s DEPLOY tasks and served by
-    worker processes on this server (the local backend)."""
-    if settings.serving_backend != ServingBackend.LOCAL:
+    """Deployments in the database, deployed by ``runner``'s DEPLOY tasks and served by worker
+    processes on this server (the local backend) and, given ``ray_address``, on a Ray
+    cluster (the Ray backend)."""
+    if settings.serving_backend == ServingBackend.RAY and settings.ray_address is None:
         raise SystemExit(
-            f"MODELYARD_SERVING_BACKEND={settings.serving_backend}: this build serves with the "
-            "local backend only"
+            "MODELYARD_SERVING_BACKEND=ray needs the cluster's address: set "
+            "MODELYARD_RAY_ADDRESS (or --ray-address) to HOST:PORT of its head node"
         )
+    kinds = (ServingBackend.LOCAL,)
+    if settings.ray_address is not None:
+        kinds = (ServingBackend.LOCAL, ServingBackend.RAY)
     deployments = DeploymentService(
         service,
         SqlDeploymentStore(_sql_store(service)),
         tasks,
         default_backend=settings.serving_backend,
+        backends=kinds,
         wake=runner.wake,
     )
     runner.handle(TaskKind.DEPLOY, deployments.run)
+    backends: list[Backend] = [LocalBackend(service, home=settings.home)]
+    if settings.ray_address is not None:
+        try:
+            from modelyard.serving.ray_backend import RayBackend
+        except ImportError as exc:
+            raise SystemExit(
+                f"MODELYARD_RAY_ADDRESS is set but Ray Serve is not installed ({exc}): "
+                "pip install 'modelyard[ray]'"
+            ) from None
+        backends.append(
+            RayBackend(service, deployments.store, home=settings.home, address=settings.ray_address)
+        )
     metrics = ServingMetrics()
-    local = LocalServing(
+    serving = Serving(
         deployments,
-        home=settings.home,
+        backends,
         metrics=metrics,
         ready_timeout=settings.deploy_ready_timeout_seconds,
     )
-    return Gateway(deployments, local, metrics)
+    return Gateway(deployments, serving, metrics)

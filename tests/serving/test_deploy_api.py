@@ -440,3 +440,9 @@ def test_a_model_that_does_not_load_fails_the_deploy_with_its_error(
     listed = http.get("/api/v1/deployments", params={"state": "FAILED"}).json()["deployments"]
     assert [d["name"] for d in listed] == ["noload"]
     assert "no weights" in listed[0]["status_message"]
+
+
+def test_the_ray_backend_needs_the_cluster_address(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="MODELYARD_RAY_ADDRESS") as refused:
+        ServerProcess(tmp_path / "home").start("--serving-backend", "ray")
+    assert "--ray-address" in str(refused.value)

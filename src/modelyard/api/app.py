@@ -54,7 +54,7 @@ def create_app(
         version=modelyard.__version__,
         description="Model registry: models, versions, files, metrics and tags.",
         openapi_url="/openapi.json",
-        lifespan=tasks.running(runner, gateway.local if gateway is not None else None),
+        lifespan=tasks.running(runner, gateway.serving if gateway is not None else None),
     )
     app.state.service = service
     app.state.bundles = Bundles(service, bundle_limits or BundleLimits())

@@ -19,6 +19,7 @@ FIELDS = (
     "version",
     "state",
     "status_message",
+    "backend",
     "replicas",
     "replicas_ready",
     "batching",
@@ -61,6 +62,11 @@ def _settings(f: Any) -> Any:
 @click.option("--replicas", type=click.IntRange(1, 64), default=1, show_default=True)
 @_settings
 @click.option("--name", help="The KServe V2 model name (default: the model's name).")
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    help="Worker processes on the server, or its Ray cluster (default: the server's).",
+)
 @click.option("--force", is_flag=True, help="Deploy even though the version's checks FAILED.")
 @click.option("--no-wait", is_flag=True, help="Print the deployment and return at once.")
 @click.option("--timeout", type=float, default=600, show_default=True, help="Wait this long.")
@@ -79,6 +85,7 @@ def deploy(
     idle_ttl: float | None,
     deploy_on_predict: bool | None,
     name: str | None,
+    backend: str | None,
     force: bool,
     no_wait: bool,
     timeout: float,
@@ -98,6 +105,7 @@ def deploy(
         idle_ttl_s=idle_ttl,
         deploy_on_predict=deploy_on_predict,
         name=name,
+        backend=backend,
         force=force,
         wait=not no_wait,
         timeout=timeout,

@@ -126,6 +126,11 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     help="Where deployments run [MODELYARD_SERVING_BACKEND, local].",
 )
 @click.option(
+    "--ray-address",
+    metavar="HOST:PORT",
+    help="A Ray cluster's head node, for deployments with backend ray [MODELYARD_RAY_ADDRESS].",
+)
+@click.option(
     "--serving-max-payload-bytes",
     type=click.IntRange(min=1),
     help="Largest prediction request body [MODELYARD_SERVING_MAX_PAYLOAD_BYTES, 16 MiB].",
@@ -162,6 +167,7 @@ def server(
     check_timeout_seconds: int | None,
     check_memory_mb: int | None,
     serving_backend: str | None,
+    ray_address: str | None,
     serving_max_payload_bytes: int | None,
     deploy_ready_timeout_seconds: int | None,
     log_level: str,
@@ -194,6 +200,7 @@ def server(
             "check_timeout_seconds": check_timeout_seconds,
             "check_memory_mb": check_memory_mb,
             "serving_backend": serving_backend,
+            "ray_address": ray_address,
             "serving_max_payload_bytes": serving_max_payload_bytes,
             "deploy_ready_timeout_seconds": deploy_ready_timeout_seconds,
         }.items()

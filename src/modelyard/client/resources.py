@@ -577,6 +577,7 @@ class ModelVersion(_Entity):
         idle_ttl_s: float | None = None,
         deploy_on_predict: bool | None = None,
         name: str | None = None,
+        backend: str | None = None,
         force: bool = False,
         wait: bool = True,
         timeout: float | None = None,
@@ -584,13 +585,16 @@ class ModelVersion(_Entity):
         """(Owner or admin) serve this READY version; with ``wait``, once it is ACTIVE.
 
         ``max_batch_size`` > 1 groups concurrent requests into one model call, waiting at most
-        ``max_wait_ms`` for a batch to fill. ``force`` deploys although the checks FAILED.
+        ``max_wait_ms`` for a batch to fill. ``backend`` is ``"local"`` (worker processes on
+        the server) or ``"ray"`` (a Ray cluster the server is connected to); unset, the
+        server's default. ``force`` deploys although the checks FAILED.
         """
         body = {
             "namespace": self.namespace,
             "model": self.model_name,
             "version": self.version,
             "name": name,
+            "backend": backend,
             "force": force,
             **deployment_body(
                 replicas=replicas,

@@ -29,9 +29,8 @@ from modelyard.errors import (
     RegistryError,
     Unavailable,
 )
-from modelyard.serving.local import LocalServing
 from modelyard.serving.metrics import ServingMetrics
-from modelyard.serving.pool import Pool
+from modelyard.serving.reconciler import ServedPool, Serving
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,22 +41,22 @@ class Prediction:
 
 class Gateway:
     def __init__(
-        self, deployments: DeploymentService, local: LocalServing, metrics: ServingMetrics
+        self, deployments: DeploymentService, serving: Serving, metrics: ServingMetrics
     ) -> None:
         self.deployments = deployments
-        self.local = local
+        self.serving = serving
         self.metrics = metrics
 
     # -- finding the deployment ------------------------------------------------------------
 
     async def by_id(self, actor: User, deployment_id: str) -> Deployment:
-        pool = self.local.pool(deployment_id)
+        pool = self.serving.pool(deployment_id)
         if pool is not None:
             return self._readable(actor, pool.deployment, deployment_id)
         return await run_in_threadpool(self.deployments.get, actor, deployment_id)
 
     async def by_name(self, actor: User, name: str) -> Deployment:
-        for pool in self.local.pools.values():
+        for pool in self.serving.pools.values():
             if pool.deployment.name == name:
                 return self._readable(actor, pool.deployment, name)
         return await run_in_threadpool(self.deployments.by_name, actor, name)
@@ -72,7 +71,7 @@ class Gateway:
         return deployment
 
     def ready_replicas(self, deployment: Deployment) -> int:
-        pool = self.local.pool(deployment.id)
+        pool = self.serving.pool(deployment.id)
         return len(pool.ready()) if pool is not None else 0
 
     # -- predicting ------------------------------------------------------------------------
@@ -91,8 +90,8 @@ class Gateway:
         finally:
             self.metrics.observe(deployment.id, outcome, time.perf_counter() - started)
 
-    async def _pool(self, actor: User, deployment: Deployment) -> Pool:
-        pool = self.local.pool(deployment.id)
+    async def _pool(self, actor: User, deployment: Deployment) -> ServedPool:
+        pool = self.serving.pool(deployment.id)
         if pool is not None and pool.ready():
             return pool
         if deployment.state == DeploymentState.STOPPED and deployment.settings.deploy_on_predict:
@@ -110,11 +109,11 @@ class Gateway:
             )
         return pool
 
-    async def _wait_ready(self, deployment: Deployment) -> Pool:
+    async def _wait_ready(self, deployment: Deployment) -> ServedPool:
         """Wait for a deployment brought back by a prediction, up to its request timeout."""
         deadline = time.monotonic() + deployment.settings.request_timeout_s
         while time.monotonic() < deadline:
-            pool = self.local.pool(deployment.id)
+            pool = self.serving.pool(deployment.id)
             if pool is not None and pool.ready():
                 return pool
             await asyncio.sleep(0.05)
@@ -124,7 +123,7 @@ class Gateway:
         )
 
     @staticmethod
-    def _validate(pool: Pool, data: Any) -> None:
+    def _validate(pool: ServedPool, data: Any) -> None:
         if pool.input_validator is None:
             return
         problems = pool.input_validator.problems(data, root="data", limit=5)

@@ -229,6 +229,10 @@ class Pool:
         await asyncio.gather(*(slot.retire() for slot in slots))
         self.changed()
 
+    async def close(self) -> None:
+        """The server stops: so do its worker processes."""
+        await self.stop()
+
     # -- predicting ------------------------------------------------------------------------
 
     async def predict(self, data: Any) -> Any:

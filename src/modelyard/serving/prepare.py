@@ -7,7 +7,8 @@ never change): into a temporary directory first, renamed into place when complet
 is the version's, or detected from the files (reading bytes only; no model code runs here).
 When the requirements are not met by the server's own environment, ``ensure_environment``
 builds one with uv, once per requirements and Python version, shared with the checks
-(``<home>/envs``); a build that fails raises with uv's message.
+(``<home>/envs``); a build that fails raises with uv's message. A backend that cannot use such
+an environment (Ray's replicas run in the cluster's) passes no ``envs_dir`` and is refused.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from modelyard.domain.deployments import Deployment
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.runtime import RuntimeSpec
 from modelyard.domain.service import RegistryService
-from modelyard.errors import InvalidArgument
+from modelyard.errors import InvalidArgument, VersionNotFound
 from modelyard.runtime.detect import detect
 from modelyard.runtime.environments import ensure_environment
 from modelyard.runtime.requirements import unsatisfied
@@ -45,12 +47,27 @@ class Prepared:
     environment: str | None  # the built environment's directory, when one was needed
 
 
+def prepare_deployment(
+    registry: RegistryService,
+    deployment: Deployment,
+    cache_dir: Path,
+    *,
+    envs_dir: Path | None,
+    heartbeat: Callable[[], None] = lambda: None,
+) -> Prepared:
+    """:func:`prepare` the version ``deployment`` serves; VersionNotFound once it is deleted."""
+    version = registry.store.get_version_by_id(deployment.version_id)
+    if version is None:
+        raise VersionNotFound(f"version {deployment.version} was deleted")
+    return prepare(registry, version, cache_dir=cache_dir, envs_dir=envs_dir, heartbeat=heartbeat)
+
+
 def prepare(
     registry: RegistryService,
     version: ModelVersion,
     *,
     cache_dir: Path,
-    envs_dir: Path,
+    envs_dir: Path | None,
     heartbeat: Callable[[], None] = lambda: None,
 ) -> Prepared:
     """Make ``version`` servable (see the module's doc); raises InvalidArgument saying why not
@@ -92,14 +109,22 @@ def _files(
     return target / "files"
 
 
-def _interpreter(spec: RuntimeSpec, envs_dir: Path) -> tuple[str, str | None]:
+def _interpreter(spec: RuntimeSpec, envs_dir: Path | None) -> tuple[str, str | None]:
     try:
         requirements = [Requirement(r) for r in spec.requirements]
     except InvalidRequirement as exc:
         raise InvalidArgument(
             f"runtime.requirements: {exc}; fix the version's requirements", field="requirements"
         ) from None
-    if not unsatisfied(requirements):
+    missing = unsatisfied(requirements)
+    if not missing:
         return sys.executable, None
+    if envs_dir is None:
+        raise InvalidArgument(
+            f"runtime.requirements: {', '.join(str(r) for r in missing)} not met by the "
+            "environment this backend serves from; deploy with backend local, which builds an "
+            "environment for the version",
+            field="requirements",
+        )
     python = ensure_environment(spec.requirements, spec.python_version, envs_dir)
     return str(python), str(python.parent.parent)

@@ -275,12 +275,17 @@ class _Server:
 
     def predict(self, data: Any) -> Outcome:
         self.batches += 1
-        try:
-            return Outcome(result=self.predictor.predict(data))
-        except InvalidArgument as exc:  # the data has the wrong shape: the message says how
-            return Outcome(error=str(exc), kind="invalid")
-        except (Exception, SystemExit) as exc:
-            return Outcome(error=describe(exc, self.bundle), kind="model")
+        return predict_outcome(self.predictor, self.bundle, data)
+
+
+def predict_outcome(predictor: Predictor, bundle: Path, data: Any) -> Outcome:
+    """One model call's outcome; whatever the model raises becomes an error of its kind."""
+    try:
+        return Outcome(result=predictor.predict(data))
+    except InvalidArgument as exc:  # the data has the wrong shape: the message says how
+        return Outcome(error=str(exc), kind="invalid")
+    except (Exception, SystemExit) as exc:
+        return Outcome(error=describe(exc, bundle), kind="model")
 
 
 def _frame(request_id: Any, outcome: Outcome) -> bytes:

@@ -112,7 +112,7 @@ async def undeploy(
 async def live(deployment_id: str, caller: CallerDep, gateway: GatewayDep) -> JSONResponse:
     """200 while a replica's worker process runs on this server, else 503."""
     deployment = await gateway.by_id(caller.user, deployment_id)
-    pool = gateway.local.pool(deployment.id)
+    pool = gateway.serving.pool(deployment.id)
     alive = pool is not None and any(pool.ready())
     return _health(deployment, alive, "live")
 

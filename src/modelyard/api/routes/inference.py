@@ -66,7 +66,7 @@ async def version_metadata(request: Request, name: str, version: str) -> JSONRes
 
 async def _metadata(request: Request, name: str, version: str | None) -> dict[str, Any]:
     _, deployment = await _deployment(request, name, version)
-    pool = get_gateway(request).local.pool(deployment.id)
+    pool = get_gateway(request).serving.pool(deployment.id)
     spec = pool.prepared.spec if pool is not None else None
     schema = pool.prepared.input_schema if pool is not None else None
     return {

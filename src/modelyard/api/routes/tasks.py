@@ -17,13 +17,13 @@ from modelyard.domain.imports import ImportService
 from modelyard.domain.tasks import TaskState
 from modelyard.errors import FailedPrecondition
 from modelyard.runner import TaskRunner
-from modelyard.serving.local import LocalServing
+from modelyard.serving.reconciler import Serving
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 
 def running(
-    runner: TaskRunner | None, serving: LocalServing | None = None
+    runner: TaskRunner | None, serving: Serving | None = None
 ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """The app's lifespan: the serving backend runs (and its reconciler) and the runner
     claims tasks from start-up until shutdown; at shutdown the replicas stop."""
