@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import pytest
 
-from modelyard.runtime.schema import DIALECT, check_schema, infer_schema, validate
+from modelyard.runtime.schema import (
+    DIALECT,
+    SchemaValidator,
+    check_schema,
+    infer_schema,
+    validate,
+)
 
 
 def test_rows_fix_the_inner_dimension_and_leave_the_batch_free() -> None:
@@ -122,3 +130,43 @@ def test_an_unresolvable_reference_is_a_message_not_a_crash() -> None:
 
     assert len(messages) == 1
     assert messages[0].startswith("the schema cannot be applied: unresolvable reference")
+
+
+QUICK_CASES = [
+    [[1.0, 2, 3.5, 4]],
+    [[1.0, 2, 3.5]],  # a row too short
+    [[1.0, 2, 3.5, 4, 5]],  # too long
+    [[1.0, True, 3.5, 4]],  # a bool is no number
+    [[1.0, "2", 3.5, 4]],
+    [[None, 2, 3, 4]],
+    [],
+    [[]],
+    "rows",
+    {"rows": [[1, 2, 3, 4]]},
+    [[1, 2, 3, 4], [5, 6, 7, 8.5]],
+    [[[1, 2], [3, 4]]],
+]
+
+
+@pytest.mark.parametrize(
+    "example",
+    [[[5.1, 3.5, 1.4, 0.2]], [[1, 2, 3, 4]], [[[0.5, 1.5], [2.5, 3.5]]], [1.5, 2.5], [[1.0] * 64]],
+)
+def test_the_quick_path_for_numeric_rows_agrees_with_the_validator(example: Any) -> None:
+    schema = infer_schema(example)
+    quick = SchemaValidator(schema)
+    assert quick._accepts is not None  # the schemas inferred from numbers take the quick path
+    full = jsonschema.Draft202012Validator(schema)
+    for value in [example, *QUICK_CASES]:
+        assert (quick.problems(value) == []) == full.is_valid(value), value
+    assert quick.problems([["x"] * len(example[0])] if isinstance(example[0], list) else ["x"])
+
+
+def test_schemas_beyond_numbers_and_arrays_take_the_validator() -> None:
+    schema = infer_schema([{"text": "a", "n": 1}])
+    validator = SchemaValidator(schema)
+    assert validator._accepts is None
+    assert validator.problems([{"text": "b", "n": 2}]) == []
+    assert validator.problems([{"text": 1, "n": 2}]) == [
+        "data[0].text: expected string, got integer"
+    ]

@@ -3,6 +3,7 @@ bootstrapping the first admin is idempotent whatever the store already holds."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from modelyard.blobs.local import LocalBlobStore
-from modelyard.domain.service import RegistryService
-from modelyard.errors import AlreadyExists, InvalidArgument
+from modelyard.domain.service import TOKEN_RECHECK, RegistryService
+from modelyard.errors import AlreadyExists, InvalidArgument, Unauthenticated
 from modelyard.store.sql import SqlMetadataStore
 
 
@@ -74,3 +75,41 @@ def test_bootstrap_admin_lost_race_returns_none(sqlite_engine: sa.Engine, tmp_pa
     store: Any = RacingStore(SqlMetadataStore(sqlite_engine))
     racing = RegistryService(store, LocalBlobStore(tmp_path / "b"))
     assert racing.bootstrap_admin() is None
+
+
+def test_a_live_token_is_rechecked_at_most_once_a_second(
+    sqlite_engine: sa.Engine, tmp_path: Path
+) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    store: Any = CountingStore(SqlMetadataStore(sqlite_engine))
+    service = RegistryService(store, LocalBlobStore(tmp_path / "b"), clock=lambda: now[0])
+    token = service.bootstrap_admin()
+    assert token is not None
+    admin = service.authenticate(token)
+    assert service.authenticate(token) == admin and store.lookups == 1  # remembered
+    now[0] += TOKEN_RECHECK
+    assert service.authenticate(token) == admin and store.lookups == 2  # asked again
+    # A token that expires is refused once the second is up.
+    expiring = service.create_token(admin, name="short", expires_at=now[0] + timedelta(seconds=1))
+    service.authenticate(expiring)
+    now[0] += timedelta(seconds=2)
+    with pytest.raises(Unauthenticated):
+        service.authenticate(expiring)
+    # Unknown tokens are never remembered.
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            service.authenticate("not-a-token")
+    assert store.lookups == 6
+
+
+class CountingStore:
+    def __init__(self, inner: SqlMetadataStore) -> None:
+        self._inner = inner
+        self.lookups = 0
+
+    def user_for_token(self, token_hash: str, now: datetime) -> Any:
+        self.lookups += 1
+        return self._inner.user_for_token(token_hash, now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

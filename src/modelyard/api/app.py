@@ -85,7 +85,8 @@ def create_app(
             return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     routers = (models, versions, files, bundles, uploads, users, admin, tasks, templates)
-    for module in (*routers, deployments, inference):
+    # Predictions first: routes are matched in order, and they are the hot path.
+    for module in (deployments, inference, *routers):
         app.include_router(module.router)
     return app
 

@@ -103,6 +103,11 @@ def may_write(actor: User, owner: str) -> bool:
     return actor.is_admin or owner == actor.name
 
 
+#: How long a token the database accepted is taken as live without asking again: a prediction
+#: then costs no query for its token (a token that expires meanwhile works this much longer).
+TOKEN_RECHECK = timedelta(seconds=1)
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -287,15 +292,26 @@ class RegistryService:
         #: Called with (model id, version id or None) before a version or model is deleted;
         #: one that raises (a live deployment: FailedPrecondition) keeps it.
         self.delete_guards: list[Callable[[str, str | None], None]] = []
+        #: token hash -> (its user, when the database last said the token was live)
+        self._tokens: dict[str, tuple[User, datetime]] = {}
 
     # -- users and tokens --------------------------------------------------------------------
 
     def authenticate(self, token: str | None) -> User:
         if not token:
             raise Unauthenticated("missing credentials: send 'Authorization: Bearer <token>'")
-        user = self.store.user_for_token(hash_token(token), self._clock())
+        key = hash_token(token)
+        now = self._clock()
+        known = self._tokens.get(key)
+        if known is not None and now - known[1] < TOKEN_RECHECK:
+            return known[0]
+        user = self.store.user_for_token(key, now)
         if user is None:
+            self._tokens.pop(key, None)
             raise Unauthenticated("invalid, expired or revoked token")
+        if len(self._tokens) >= 10_000:  # many clients: start over rather than grow
+            self._tokens.clear()
+        self._tokens[key] = (user, now)
         return user
 
     def bootstrap_admin(self, name: str = "admin") -> str | None:

@@ -18,18 +18,23 @@ router = APIRouter(prefix="/api/v1", tags=["deployments"])
 DEPLOYMENT = "/deployments/{deployment_id}"
 
 
-def get_deployments(request: Request) -> DeploymentService:
+async def get_deployments(request: Request) -> DeploymentService:
+    # async: FastAPI runs a plain def dependency in a thread, a hop on every prediction
     deployments: DeploymentService | None = request.app.state.deployments
     if deployments is None:
         raise FailedPrecondition("deployments are not enabled on this server")
     return deployments
 
 
-def get_gateway(request: Request) -> Gateway:
+def gateway_of(request: Request) -> Gateway:
     gateway: Gateway | None = request.app.state.gateway
     if gateway is None:
         raise FailedPrecondition("serving is not enabled on this server")
     return gateway
+
+
+async def get_gateway(request: Request) -> Gateway:
+    return gateway_of(request)
 
 
 DeploymentsDep = Annotated[DeploymentService, Depends(get_deployments)]

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from modelyard.api.deps import get_caller
 from modelyard.api.errors import status_for
-from modelyard.api.routes.deployments import get_gateway
+from modelyard.api.routes.deployments import gateway_of
 from modelyard.domain.deployments import Deployment, DeploymentState
 from modelyard.domain.entities import User
 from modelyard.errors import DeploymentNotFound, InvalidArgument, RegistryError, Unavailable
@@ -38,7 +38,7 @@ async def _answer(work: Callable[[], Awaitable[Any]]) -> JSONResponse:
 async def _deployment(request: Request, name: str, version: str | None) -> tuple[User, Deployment]:
     """The caller, and the deployment named ``name`` serving ``version`` (any, when None)."""
     caller = await get_caller(request)
-    deployment = await get_gateway(request).by_name(caller.user, name)
+    deployment = await gateway_of(request).by_name(caller.user, name)
     if version is not None and version not in (deployment.version, str(deployment.version_number)):
         raise DeploymentNotFound(f"model {name} serves version {deployment.version}, not {version}")
     return caller.user, deployment
@@ -66,7 +66,7 @@ async def version_metadata(request: Request, name: str, version: str) -> JSONRes
 
 async def _metadata(request: Request, name: str, version: str | None) -> dict[str, Any]:
     _, deployment = await _deployment(request, name, version)
-    pool = get_gateway(request).serving.pool(deployment.id)
+    pool = gateway_of(request).serving.pool(deployment.id)
     spec = pool.prepared.spec if pool is not None else None
     schema = pool.prepared.input_schema if pool is not None else None
     return {
@@ -90,7 +90,7 @@ async def version_ready(request: Request, name: str, version: str) -> JSONRespon
 
 async def _ready(request: Request, name: str, version: str | None) -> dict[str, Any]:
     _, deployment = await _deployment(request, name, version)
-    up = get_gateway(request).ready_replicas(deployment)
+    up = gateway_of(request).ready_replicas(deployment)
     if deployment.state != DeploymentState.ACTIVE or up == 0:
         raise Unavailable(f"model {name} is not ready ({deployment.state})")
     return {"name": deployment.name, "ready": True}
@@ -113,7 +113,7 @@ async def _infer(request: Request, name: str, version: str | None) -> dict[str, 
     except ValueError:
         raise InvalidArgument("the body is not JSON", field="body") from None
     data = v2.decode_inputs(body)
-    done = await get_gateway(request).predict(user, deployment, data)
+    done = await gateway_of(request).predict(user, deployment, data)
     request_id = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
     return {
         "model_name": done.deployment.name,
