@@ -5,6 +5,7 @@ metrics, idle time-to-live and deploy-on-predict."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -446,3 +447,35 @@ def test_the_ray_backend_needs_the_cluster_address(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="MODELYARD_RAY_ADDRESS") as refused:
         ServerProcess(tmp_path / "home").start("--serving-backend", "ray")
     assert "--ray-address" in str(refused.value)
+
+
+def test_the_predict_fast_path_answers_as_the_route_does(
+    deployed: Any, iris: tuple[Any, list[Any]], http: httpx.Client
+) -> None:
+    path = f"/api/v1/deployments/{deployed.id}/predict"
+    answer = http.post(path, json={"data": ROWS}, headers={"x-request-id": "mine-1"})
+    assert answer.status_code == 200 and answer.headers["x-request-id"] == "mine-1"
+    assert answer.json() == {
+        "predictions": iris[1],
+        "deployment": deployed.id,
+        "model": "default/iris",
+        "version": "1",
+    }
+    # Bodies it does not take as they are reach the route and its validation, body intact.
+    extra = http.post(path, json={"data": ROWS, "extra": 1})
+    problem = _problem(extra, 422, "INVALID_ARGUMENT")
+    assert [e["field"] for e in problem["errors"]] == ["extra"]
+    chunked = http.post(
+        path,
+        content=iter([b'{"data": ', json.dumps(ROWS).encode(), b"}"]),
+        headers={"content-type": "application/json"},
+    )
+    assert chunked.status_code == 200 and chunked.json()["predictions"] == iris[1]
+    # Errors keep the problem shape and the request id.
+    unknown = http.post("/api/v1/deployments/nope/predict", json={"data": ROWS})
+    assert (
+        _problem(unknown, 404, "DEPLOYMENT_NOT_FOUND")["request_id"]
+        == unknown.headers["x-request-id"]
+    )
+    anonymous = httpx.post(str(http.base_url.join(path)), json={"data": ROWS})
+    assert _problem(anonymous, 401, "UNAUTHENTICATED")["detail"].startswith("missing credentials")

@@ -11,7 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import modelyard
 from modelyard.api import errors
 from modelyard.api.deps import CallerDep
-from modelyard.api.limits import BodyLimitMiddleware
+from modelyard.api.fastpath import PredictFastPath
+from modelyard.api.limits import MAX_JSON_BODY, BodyLimitMiddleware
 from modelyard.api.routes import (
     admin,
     bundles,
@@ -67,6 +68,8 @@ def create_app(
 
     app.add_middleware(BodyLimitMiddleware, max_predict_body=max_predict_body)
     app.add_middleware(RequestIdMiddleware)
+    if gateway is not None:  # outermost: it answers most predictions by itself
+        app.add_middleware(PredictFastPath, max_body=max_predict_body or MAX_JSON_BODY)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

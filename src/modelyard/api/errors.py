@@ -87,6 +87,11 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RegistryError)
+    return registry_error_response(request, exc)
+
+
+def registry_error_response(request: Request, exc: RegistryError) -> JSONResponse:
+    """The problem+json answer to ``exc``, with the status its class maps to."""
     status = status_for(exc)
     if status == 500:
         log.exception("internal error", exc_info=exc)
