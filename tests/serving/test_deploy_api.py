@@ -479,3 +479,14 @@ def test_the_predict_fast_path_answers_as_the_route_does(
     )
     anonymous = httpx.post(str(http.base_url.join(path)), json={"data": ROWS})
     assert _problem(anonymous, 401, "UNAUTHENTICATED")["detail"].startswith("missing credentials")
+
+
+def test_replicas_compute_on_one_thread_unless_the_server_says_otherwise(
+    client: Client, tmp_path: Path
+) -> None:
+    bundle = score_bundle(tmp_path / "threads", "return [[os.environ.get('OMP_NUM_THREADS')]]")
+    version = client.new_model("threads").new_model_version("1", artifacts=[bundle]).finish()
+    version.wait_for_checks(timeout=120)
+    deployment = version.deploy(force=True, timeout=120)
+    assert deployment.predict(ROWS) == [["1"]]
+    deployment.undeploy()
