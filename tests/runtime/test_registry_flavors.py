@@ -19,6 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras
 import onnx
+import sklearn
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.linear_model import LogisticRegression
@@ -219,8 +220,13 @@ def _mlflow(bundle: Path) -> tuple[Any, RuntimeSpec | None]:
     model = LogisticRegression().fit(X, Y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mlflow warns about pickles, pip and its own future
+        # Requirements given, not inferred: after the whole suite has run in this process,
+        # MLflow's inference once listed a package the checks' environment lacks.
         mlflow_sklearn.save_model(
-            model, str(bundle / "mlflow_model"), serialization_format="pickle"
+            model,
+            str(bundle / "mlflow_model"),
+            serialization_format="pickle",
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
         )
     return model.predict(X).tolist(), None
 
