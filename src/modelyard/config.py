@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     deploy_ready_timeout_seconds: int = Field(
         default=300, gt=0, description="Time a deployment's replicas may take to load the model."
     )
+    auth_failure_limit: int = Field(
+        default=20,
+        ge=0,
+        description="Failed authentications one client address may make within "
+        "auth_failure_window_seconds before it is refused with 429 (0: no limit).",
+    )
+    auth_failure_window_seconds: int = Field(
+        default=60, gt=0, description="The window of auth_failure_limit, in seconds."
+    )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")
 

@@ -11,7 +11,8 @@ here knows about HTTP or gRPC.
     │   ├── VersionNotFound
     │   ├── FileNotFound (also FileNotFoundError)
     │   ├── TagNotFound
-    │   └── UserNotFound
+    │   ├── UserNotFound
+    │   └── TeamNotFound
     ├── Conflict                  the request clashes with the current state
     │   ├── AlreadyExists         a name that must be unique is taken
     │   └── FailedPrecondition    the resource is in the wrong state (e.g. version READY)
@@ -19,6 +20,7 @@ here knows about HTTP or gRPC.
     ├── IntegrityError            bytes do not match a declared digest or size
     ├── Unauthenticated           no valid credentials
     ├── PermissionDenied          valid credentials, not allowed
+    ├── TooManyRequests           too many failed authentications from one address; wait
     ├── Unavailable               a deployment cannot answer now (not ACTIVE, its worker died)
     ├── DeadlineExceeded          the model did not answer within the request's time limit
     └── ModelError                the model's own code raised on a valid request
@@ -53,6 +55,8 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     MODEL_ERROR = "MODEL_ERROR"
+    TEAM_NOT_FOUND = "TEAM_NOT_FOUND"
+    TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,6 +154,21 @@ class PermissionDenied(RegistryError, PermissionError):
     code = ErrorCode.PERMISSION_DENIED
 
 
+class TeamNotFound(NotFound):
+    code = ErrorCode.TEAM_NOT_FOUND
+
+
+class TooManyRequests(RegistryError):
+    """Refused before looking at the credentials; ``retry_after`` seconds from now it may
+    be tried again."""
+
+    code = ErrorCode.TOO_MANY_REQUESTS
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class DeploymentNotFound(NotFound):
     code = ErrorCode.DEPLOYMENT_NOT_FOUND
 
@@ -177,6 +196,7 @@ ERROR_CLASSES: dict[ErrorCode, type[RegistryError]] = {
         FileNotFound,
         TagNotFound,
         UserNotFound,
+        TeamNotFound,
         Conflict,
         AlreadyExists,
         FailedPrecondition,
@@ -184,6 +204,7 @@ ERROR_CLASSES: dict[ErrorCode, type[RegistryError]] = {
         IntegrityError,
         Unauthenticated,
         PermissionDenied,
+        TooManyRequests,
         DeploymentNotFound,
         Unavailable,
         DeadlineExceeded,

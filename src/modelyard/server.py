@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,9 +13,11 @@ from fastapi import FastAPI
 from modelyard.api.app import create_app
 from modelyard.blobs import open_blob_store
 from modelyard.config import Settings
+from modelyard.domain.audit import Auditor
 from modelyard.domain.bundles import BundleLimits
 from modelyard.domain.checks import VersionChecks
 from modelyard.domain.deployments import DeploymentService, ServingBackend
+from modelyard.domain.directory import FailedAuthLimiter
 from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
 from modelyard.domain.tasks import TaskKind
@@ -28,6 +30,7 @@ from modelyard.serving.gateway import Gateway
 from modelyard.serving.local import LocalBackend
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.reconciler import Backend, Serving
+from modelyard.store.audit import SqlAuditStore
 from modelyard.store.deployments import SqlDeploymentStore
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sessions import SqlUploadSessionStore
@@ -40,10 +43,15 @@ def build_service(settings: Settings) -> RegistryService:
     settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
+    store = SqlMetadataStore(engine)
     return RegistryService(
-        SqlMetadataStore(engine),
+        store,
         open_blob_store(settings),
         gc_grace=timedelta(seconds=settings.gc_grace_seconds),
+        auditor=Auditor(SqlAuditStore(store), clock=lambda: datetime.now(UTC)),
+        auth_limiter=FailedAuthLimiter(
+            limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
+        ),
     )
 
 

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from modelyard.blobs.local import LocalBlobStore
-from modelyard.domain.service import TOKEN_RECHECK, RegistryService
+from modelyard.domain.directory import TOKEN_RECHECK
+from modelyard.domain.service import RegistryService
 from modelyard.errors import AlreadyExists, InvalidArgument, Unauthenticated
 from modelyard.store.sql import SqlMetadataStore
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import modelyard
 from modelyard.api import errors
+from modelyard.api.context import bound, request_id
 from modelyard.api.deps import CallerDep
 from modelyard.api.fastpath import PredictFastPath
 from modelyard.api.limits import MAX_JSON_BODY, BodyLimitMiddleware
@@ -105,9 +104,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-        rid = sent[:128] or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        rid = request_id(dict(scope.get("headers", [])).get(b"x-request-id", b""))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -117,4 +114,5 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        with bound(scope, rid):
+            await self.app(scope, receive, send_with_id)

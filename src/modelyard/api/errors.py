@@ -22,6 +22,7 @@ from modelyard.errors import (
     NotFound,
     PermissionDenied,
     RegistryError,
+    TooManyRequests,
     Unauthenticated,
     Unavailable,
 )
@@ -38,6 +39,7 @@ _STATUS: list[tuple[type[RegistryError], int]] = [
     (DigestMismatch, 422),
     (Unauthenticated, 401),
     (PermissionDenied, 403),
+    (TooManyRequests, 429),
     (Unavailable, 503),
     (DeadlineExceeded, 504),
     (ModelError, 500),
@@ -102,6 +104,7 @@ def registry_error_response(request: Request, exc: RegistryError) -> JSONRespons
         exc.message,
         [e.to_dict() for e in exc.errors],
         {"details": exc.details} if exc.details else None,
+        {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None,
     )
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard.api.context import bound, request_id
 from modelyard.api.errors import registry_error_response
 from modelyard.errors import RegistryError
 
@@ -62,10 +62,21 @@ class PredictFastPath:
         deployment_id: str,
         data: Any,
     ) -> None:
+        rid = request_id(headers.get(b"x-request-id", b""))
+        with bound(scope, rid):
+            await self._answer(scope, receive, send, headers, deployment_id, data, rid)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        deployment_id: str,
+        data: Any,
+        rid: str,
+    ) -> None:
         state = scope["app"].state
-        sent = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent[:128] or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         try:
             user = state.service.authenticate(token.strip() if scheme.lower() == "bearer" else None)
@@ -86,7 +97,7 @@ class PredictFastPath:
             response = Response(
                 json.dumps(answer, separators=(",", ":")).encode(),
                 media_type="application/json",
-                headers={"x-request-id": request_id},
+                headers={"x-request-id": rid},
             )
         await response(scope, receive, send)
 

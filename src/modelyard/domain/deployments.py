@@ -23,11 +23,14 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.domain.access import Action, Guarded
+from modelyard.domain.audit import Auditor, audited, touched
+from modelyard.domain.directory import can
 from modelyard.domain.entities import ModelVersion, Page, User
 from modelyard.domain.enums import AccessLevel, VersionState
 from modelyard.domain.ids import Name, Tag, new_id
 from modelyard.domain.runtime import CheckState
-from modelyard.domain.service import RegistryService, may_read, may_write, validated
+from modelyard.domain.service import RegistryService, validated
 from modelyard.domain.tasks import Interrupted, NewTask, Task, TaskFailed, TaskKind, TaskStore
 from modelyard.errors import (
     AlreadyExists,
@@ -105,6 +108,7 @@ class Deployment:
     model: str
     model_owner: str
     model_access: AccessLevel
+    model_teams: tuple[str, ...]
     version_id: str
     version: str
     version_number: int
@@ -118,6 +122,16 @@ class Deployment:
     created_at: datetime
     updated_at: datetime
     last_used_at: datetime | None
+
+    @property
+    def guarded(self) -> Guarded:
+        return Guarded(
+            id=self.model_id,
+            namespace=self.namespace,
+            owner=self.model_owner,
+            access=self.model_access,
+            teams=frozenset(self.model_teams),
+        )
 
     @property
     def live(self) -> bool:
@@ -212,8 +226,13 @@ class DeploymentService:
         self._clock = clock
         registry.delete_guards.append(self.guard_delete)
 
+    @property
+    def auditor(self) -> Auditor | None:
+        return self.registry.auditor
+
     # -- deploying -------------------------------------------------------------------------
 
+    @audited("deployment.create")
     def deploy(
         self,
         actor: User,
@@ -234,7 +253,9 @@ class DeploymentService:
         if tag is not None:
             version = self.registry.version_by_tag(actor, namespace, model_name, tag).label
         assert version is not None
-        model, found = self.registry.writable_version(actor, namespace, model_name, version)
+        model, found = self.registry.writable_version(
+            actor, namespace, model_name, version, Action.DEPLOY
+        )
         self._deployable(found, force)
         chosen = self._backend(backend)
         deployment = self.store.create_deployment(
@@ -320,9 +341,14 @@ class DeploymentService:
 
     def get(self, actor: User, deployment_id: str) -> Deployment:
         deployment = self.store.get_deployment(deployment_id) if Name.valid(deployment_id) else None
-        if deployment is None or not may_read(
-            actor, deployment.model_owner, deployment.model_access
-        ):
+        if deployment is not None:
+            touched(
+                deployment.namespace,
+                deployment.model,
+                deployment.model_id,
+                hidden=not can(actor, deployment.guarded, Action.READ),
+            )
+        if deployment is None or not can(actor, deployment.guarded, Action.READ):
             raise DeploymentNotFound(
                 f"deployment {deployment_id} not found; `modelyard deployments` lists the "
                 "deployments you can see"
@@ -332,9 +358,7 @@ class DeploymentService:
     def by_name(self, actor: User, name: str) -> Deployment:
         """The live deployment named ``name`` (the KServe V2 model name), else its newest."""
         deployment = self.store.find_deployment(name) if Name.valid(name) else None
-        if deployment is None or not may_read(
-            actor, deployment.model_owner, deployment.model_access
-        ):
+        if deployment is None or not can(actor, deployment.guarded, Action.READ):
             raise DeploymentNotFound(f"no deployment named {name!r}")
         return deployment
 
@@ -386,13 +410,15 @@ class DeploymentService:
 
     def _writable(self, actor: User, deployment_id: str) -> Deployment:
         deployment = self.get(actor, deployment_id)
-        if not may_write(actor, deployment.model_owner):
+        if not can(actor, deployment.guarded, Action.DEPLOY):
             raise PermissionDenied(
-                f"only the owner ({deployment.model_owner}) or an admin may change the "
-                f"deployments of {deployment.namespace}/{deployment.model}"
+                f"only the owner ({deployment.model_owner}), namespace admins and admins may "
+                f"change the deployments of {deployment.namespace}/{deployment.model}"
+                + (" (and not with a read-only token)" if actor.read_only else "")
             )
         return deployment
 
+    @audited("deployment.update")
     def update(self, actor: User, deployment_id: str, changes: Mapping[str, Any]) -> Deployment:
         """(Owner or admin) change replicas, batching, limits or policies; a live deployment's
         replicas follow within a reconcile interval, without dropping requests."""
@@ -408,6 +434,7 @@ class DeploymentService:
         assert updated is not None
         return self._changed(updated)
 
+    @audited("deployment.undeploy")
     def undeploy(self, actor: User, deployment_id: str) -> Deployment:
         """(Owner or admin) stop serving: STOPPED at once; replicas are stopped by the
         reconciler (within a second on this server)."""

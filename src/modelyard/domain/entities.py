@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.domain.access import Guarded, Memberships, Role, TokenScope
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.runtime import CheckReport, RuntimeSpec
 
@@ -50,10 +51,40 @@ class Provenance(BaseModel):
 
 @dataclass(frozen=True, kw_only=True)
 class User:
+    """A user; as an authenticated caller also what it belongs to and its token's scope."""
+
     id: str
     name: str
     is_admin: bool
     created_at: datetime
+    # What the caller holds, not who it is: left out of equality.
+    memberships: Memberships = field(default_factory=Memberships, compare=False)
+    read_only: bool = field(default=False, compare=False)
+    token_expires_at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Team:
+    """A group of users (OpenSearch's backend role); restricted models list teams."""
+
+    id: str
+    name: str
+    description: str | None
+    members: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenInfo:
+    """An API token as listed: never the token itself, which only its creator saw once."""
+
+    id: str
+    user: str
+    name: str
+    scope: TokenScope
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +92,14 @@ class Namespace:
     id: str
     name: str
     created_at: datetime
+    open: bool = True
+    members: tuple[tuple[str, Role], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Grant:
+    user: str
+    role: Role
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +115,18 @@ class Model:
     access: AccessLevel
     created_at: datetime
     updated_at: datetime
+    teams: tuple[str, ...] = ()
+    protected_tags: tuple[str, ...] = ()
+
+    @property
+    def guarded(self) -> Guarded:
+        return Guarded(
+            id=self.id,
+            namespace=self.namespace,
+            owner=self.owner,
+            access=self.access,
+            teams=frozenset(self.teams),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

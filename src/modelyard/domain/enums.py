@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class AccessLevel(StrEnum):
     PRIVATE = "private"
+    RESTRICTED = "restricted"
     PUBLIC = "public"
 
 

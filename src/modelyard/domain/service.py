@@ -10,12 +10,11 @@ PermissionDenied), so nothing reveals that a private model is there.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,13 +23,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelyard.domain import files as file_rules
+from modelyard.domain.access import Action
+from modelyard.domain.audit import Auditor, audited, note, touched_version
+from modelyard.domain.directory import Directory, FailedAuthLimiter, can, check_model
 from modelyard.domain.entities import (
     FileEntry,
     MetaInfo,
     Metric,
     Model,
     ModelVersion,
-    Namespace,
     Page,
     Provenance,
     TagEvent,
@@ -48,7 +49,6 @@ from modelyard.domain.ids import (
     VersionLabel,
     could_be_part_of_name,
     new_id,
-    new_token,
 )
 from modelyard.domain.ports import (
     BlobInfo,
@@ -59,7 +59,6 @@ from modelyard.domain.ports import (
 )
 from modelyard.domain.runtime import RuntimeSpec, jsonable
 from modelyard.errors import (
-    AlreadyExists,
     FailedPrecondition,
     FieldError,
     FileNotFound,
@@ -67,7 +66,6 @@ from modelyard.errors import (
     ModelNotFound,
     PermissionDenied,
     TagNotFound,
-    Unauthenticated,
     VersionNotFound,
 )
 
@@ -86,30 +84,9 @@ MAX_PAGE_SIZE = 1000
 MAX_URI = 4096
 MAX_MIME = 255
 
-MAX_TOKEN_LIFETIME = timedelta(days=36_525)
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def may_read(actor: User, owner: str, access: AccessLevel) -> bool:
-    """Whether ``actor`` may read a model of that owner and access level (and all under it)."""
-    return actor.is_admin or access == AccessLevel.PUBLIC or owner == actor.name
-
-
-def may_write(actor: User, owner: str) -> bool:
-    """Whether ``actor`` may change, deploy or delete a model of that owner."""
-    return actor.is_admin or owner == actor.name
-
-
-#: How long a token the database accepted is taken as live without asking again: a prediction
-#: then costs no query for its token (a token that expires meanwhile works this much longer).
-TOKEN_RECHECK = timedelta(seconds=1)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _clean(value: str, field: str) -> str:
@@ -185,10 +162,11 @@ class MetricInput:
 
 @dataclass(frozen=True, kw_only=True)
 class FileTarget:
-    """Where files go: a model, or one of its versions."""
+    """Where files go: a model, or one of its versions; and who is putting them there."""
 
     model: Model
     version: ModelVersion | None
+    actor: User | None = None
 
     @property
     def parent_kind(self) -> ParentKind:
@@ -271,7 +249,7 @@ class Upload:
         return entry
 
 
-class RegistryService:
+class RegistryService(Directory):
     def __init__(
         self,
         store: MetadataStore,
@@ -279,11 +257,17 @@ class RegistryService:
         *,
         clock: Callable[[], datetime] = _utcnow,
         gc_grace: timedelta = timedelta(hours=1),
+        auditor: Auditor | None = None,
+        auth_limiter: FailedAuthLimiter | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self._clock = clock
         self.gc_grace = gc_grace
+        #: Records every change and every refused attempt (None: no audit log, for tests
+        #: that build a bare service).
+        self.auditor = auditor
+        self.auth_limiter = auth_limiter or FailedAuthLimiter()
         #: Called with (actor, version) after a version became READY (the checks submit
         #: their task here); a hook that raises is logged, the version stays READY.
         self.on_ready: list[Callable[[User, ModelVersion], None]] = []
@@ -295,121 +279,44 @@ class RegistryService:
         #: token hash -> (its user, when the database last said the token was live)
         self._tokens: dict[str, tuple[User, datetime]] = {}
 
-    # -- users and tokens --------------------------------------------------------------------
-
-    def authenticate(self, token: str | None) -> User:
-        if not token:
-            raise Unauthenticated("missing credentials: send 'Authorization: Bearer <token>'")
-        key = hash_token(token)
-        now = self._clock()
-        known = self._tokens.get(key)
-        if known is not None and now - known[1] < TOKEN_RECHECK:
-            return known[0]
-        user = self.store.user_for_token(key, now)
-        if user is None:
-            self._tokens.pop(key, None)
-            raise Unauthenticated("invalid, expired or revoked token")
-        if len(self._tokens) >= 10_000:  # many clients: start over rather than grow
-            self._tokens.clear()
-        self._tokens[key] = (user, now)
-        return user
-
-    def bootstrap_admin(self, name: str = "admin") -> str | None:
-        """Create the first admin and return a token for it, if there are no users yet."""
-        if self.store.list_users():
-            return None
-        try:
-            user = self.store.create_user(name=name, is_admin=True)
-        except AlreadyExists:  # another server sharing the database got there first
-            return None
-        return self._issue_token(user, "bootstrap", None)
-
-    def _issue_token(self, user: User, name: str, expires_at: datetime | None) -> str:
-        token = new_token()
-        self.store.add_token(
-            user_id=user.id, token_hash=hash_token(token), name=name, expires_at=expires_at
-        )
-        return token
-
+    @audited("admin.gc")
     def collect_garbage(self, actor: User, *, dry_run: bool = False) -> GcReport:
         """(Admins) remove blobs no file references, older than the grace period."""
-        self._require_admin(actor, "collect garbage")
+        if not actor.is_admin or (actor.read_only and not dry_run):
+            raise PermissionDenied("only admins may collect garbage (with a write token)")
+        note(dry_run=dry_run)
         return collect_garbage(
             self.store, self.blobs, now=self._clock(), grace=self.gc_grace, dry_run=dry_run
         )
 
-    def create_user(self, actor: User, *, name: str, is_admin: bool = False) -> User:
-        self._require_admin(actor, "create users")
-        return self.store.create_user(name=UserName.parse(name, "name"), is_admin=is_admin)
-
-    def list_users(self, actor: User) -> list[User]:
-        self._require_admin(actor, "list users")
-        return self.store.list_users()
-
-    def create_token(
-        self,
-        actor: User,
-        *,
-        user: str | None = None,
-        name: str = "api",
-        expires_at: datetime | None = None,
-    ) -> str:
-        """A new token for the actor, or (admins only) for another user."""
-        owner = actor
-        if user is not None and user != actor.name:
-            self._require_admin(actor, "create tokens for other users")
-            found = self.store.get_user(user)
-            if found is None:
-                raise InvalidArgument(f"user: no user named {user!r}", field="user")
-            owner = found
-        if expires_at is not None and expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)  # a time without a zone reads as UTC
-        if expires_at is not None and not (
-            self._clock() < expires_at <= self._clock() + MAX_TOKEN_LIFETIME
-        ):
-            raise InvalidArgument(
-                "expires_at: expected a time in the future, at most 100 years ahead",
-                field="expires_at",
-            )
-        _text(name, "name", 128)
-        return self._issue_token(owner, name, expires_at)
-
-    @staticmethod
-    def _require_admin(actor: User, what: str) -> None:
-        if not actor.is_admin:
-            raise PermissionDenied(f"only admins may {what}")
-
-    # -- namespaces --------------------------------------------------------------------------
-
-    def list_namespaces(self, actor: User) -> list[Namespace]:
-        """Namespaces holding at least one model the actor may read (admins: all)."""
-        return self.store.list_namespaces(actor)
-
     # -- models ------------------------------------------------------------------------------
 
     @staticmethod
-    def can_read(actor: User, model: Model) -> bool:
-        return may_read(actor, model.owner, model.access)
+    def can(actor: User, model: Model, action: Action = Action.READ) -> bool:
+        return can(actor, model.guarded, action)
 
-    @staticmethod
-    def can_write(actor: User, model: Model) -> bool:
-        return may_write(actor, model.owner)
-
-    def _model(self, actor: User, namespace: str, name: str, *, write: bool = False) -> Model:
+    def _model(
+        self,
+        actor: User,
+        namespace: str,
+        name: str,
+        *,
+        write: bool = False,
+        action: Action | None = None,
+    ) -> Model:
+        """The model, if ``actor`` may do ``action`` on it (``write``: Action.WRITE)."""
         model = None
         if Name.valid(namespace) and Name.valid(name):
             model = self.store.get_model(namespace, name)
-        if model is None or not self.can_read(actor, model):
+        if model is None:
             raise ModelNotFound(
                 f"model {namespace}/{name} not found; `modelyard models list` shows the models "
                 "you can see"
             )
-        if write and not self.can_write(actor, model):
-            raise PermissionDenied(
-                f"only the owner ({model.owner}) or an admin may change {namespace}/{name}"
-            )
+        check_model(actor, model, action or (Action.WRITE if write else Action.READ))
         return model
 
+    @audited("model.create")
     def create_model(
         self,
         actor: User,
@@ -422,16 +329,24 @@ class RegistryService:
         metadata: Mapping[str, Any] | None = None,
         model_card: str | None = None,
         access: AccessLevel | str = AccessLevel.PRIVATE,
+        teams: Sequence[str] | None = None,
+        add_all_backend_roles: bool = False,
+        protected_tags: Sequence[str] = (),
     ) -> Model:
+        """A new model. A restricted one lists ``teams`` (or, with ``add_all_backend_roles``,
+        all of its owner's teams)."""
         namespace = Name.parse(namespace, "namespace")
         name = Name.parse(name, "name")
+        self.may_create_in(actor, namespace)
         owner_user = actor
         if owner is not None and owner != actor.name:
-            self._require_admin(actor, "create models owned by someone else")
-            found = self.store.get_user(owner)
-            if found is None:
-                raise InvalidArgument(f"owner: no user named {owner!r}", field="owner")
-            owner_user = found
+            if not actor.is_admin:
+                raise PermissionDenied("only admins may create models owned by someone else")
+            owner_user = self._user(owner, "owner")
+        level = self._access(access)
+        team_ids = self._model_teams(
+            actor, owner_user, level, list(teams or ()), add_all_backend_roles
+        )
         now = self._clock()
         model = Model(
             id=new_id(),
@@ -442,11 +357,78 @@ class RegistryService:
             description=_text(description, "description", MAX_DESCRIPTION),
             metadata=_metadata_patch(metadata or {}),
             model_card=_text(model_card, "model_card", MAX_MODEL_CARD),
-            access=self._access(access),
+            access=level,
             created_at=now,
             updated_at=now,
+            protected_tags=self._protected_tags(protected_tags),
         )
-        return self.store.create_model(model, owner_id=owner_user.id)
+        note(access=str(level))
+        created = self.store.create_model(model, owner_id=owner_user.id)
+        if team_ids is not None:
+            self.store.set_model_teams(created.id, team_ids)
+        return self._model_by_id(created)
+
+    def _model_by_id(self, model: Model) -> Model:
+        found = self.store.get_model(model.namespace, model.name)
+        if found is None:
+            raise ModelNotFound(f"model {model.namespace}/{model.name} was deleted meanwhile")
+        return found
+
+    def _model_teams(
+        self,
+        actor: User,
+        owner: User,
+        access: AccessLevel,
+        teams: list[str],
+        add_all: bool,
+    ) -> list[str] | None:
+        """The team ids a model of that access level lists (None: it lists none)."""
+        if access != AccessLevel.RESTRICTED:
+            if teams or add_all:
+                raise InvalidArgument(
+                    f"teams: only a restricted model lists teams; this one is {access}",
+                    field="teams",
+                )
+            return []
+        if teams and add_all:
+            raise InvalidArgument(
+                "teams: give either teams or add_all_backend_roles, not both", field="teams"
+            )
+        if add_all:
+            mine = sorted(self.store.memberships(owner.id).teams)
+            if not mine:
+                raise InvalidArgument(
+                    f"add_all_backend_roles: {owner.name} belongs to no team",
+                    field="add_all_backend_roles",
+                )
+            teams = mine
+        if not teams:
+            raise InvalidArgument(
+                "teams: a restricted model needs at least one team (teams or "
+                "add_all_backend_roles)",
+                field="teams",
+            )
+        if len(set(teams)) != len(teams):
+            raise InvalidArgument("teams: expected distinct team names", field="teams")
+        ids = self.teams_by_name(teams)
+        if not actor.is_admin:
+            foreign = [t for t in teams if t not in actor.memberships.teams]
+            if foreign:
+                raise InvalidArgument(
+                    f"teams: you do not belong to team {foreign[0]!r}; only admins list teams "
+                    "they are not in",
+                    field="teams",
+                )
+        return ids
+
+    @staticmethod
+    def _protected_tags(value: Sequence[str] | None) -> tuple[str, ...]:
+        if value is None or isinstance(value, str):
+            raise InvalidArgument("protected_tags: expected a list of tags", field="protected_tags")
+        tags = [Tag.parse(tag, f"protected_tags[{i}]") for i, tag in enumerate(value)]
+        if len(tags) > 100:
+            raise InvalidArgument("protected_tags: expected at most 100 tags")
+        return tuple(sorted(set(tags)))
 
     @staticmethod
     def _access(value: AccessLevel | str) -> AccessLevel:
@@ -507,21 +489,51 @@ class RegistryService:
             )
         return page_size
 
+    #: Changes to these need Action.MANAGE; any other field, Action.WRITE.
+    ACCESS_FIELDS = frozenset({"access", "teams", "add_all_backend_roles", "protected_tags"})
+
+    @audited("model.update")
     def update_model(
         self, actor: User, namespace: str, name: str, changes: Mapping[str, Any]
     ) -> Model:
-        model = self._model(actor, namespace, name, write=True)
+        """Change a model's fields; its access level, teams and protected tags only by whoever
+        may manage it (setting ``access`` away from restricted drops its teams)."""
+        access_changes = self.ACCESS_FIELDS & set(changes)
+        action = Action.MANAGE if access_changes else Action.WRITE
+        model = self._model(actor, namespace, name, action=action)
         checks: dict[str, Callable[[Any, str], Any]] = {
             "description": _limited(MAX_DESCRIPTION),
             "task": _limited(MAX_TASK),
             "model_card": _limited(MAX_MODEL_CARD),
             "access": lambda value, _: self._access(value),
             "metadata": lambda value, field: _metadata_patch(value or {}, field),
+            "protected_tags": lambda value, _: list(self._protected_tags(value)),
+            "teams": lambda value, _: value,
+            "add_all_backend_roles": lambda value, _: bool(value),
         }
-        return self.store.update_model(model.id, _checked_changes(changes, checks))
+        checked = _checked_changes(changes, checks)
+        note(changed=sorted(checked))
+        teams = checked.pop("teams", None)
+        add_all = checked.pop("add_all_backend_roles", False)
+        team_ids = None
+        if access_changes - {"protected_tags"}:
+            level = checked.get("access", model.access)
+            if teams is None and not add_all and level == model.access == AccessLevel.RESTRICTED:
+                teams = list(model.teams)  # the access level alone is not changing
+            if teams is not None and not isinstance(teams, list | tuple):
+                raise InvalidArgument("teams: expected a list of team names", field="teams")
+            owner = self._user(model.owner, "owner")
+            team_ids = self._model_teams(actor, owner, level, list(teams or ()), add_all)
+            note(access=str(level), teams=list(teams or ()) if not add_all else "all")
+        if checked:
+            self.store.update_model(model.id, checked)
+        if team_ids is not None:
+            self.store.set_model_teams(model.id, team_ids)
+        return self._model_by_id(model)
 
+    @audited("model.delete")
     def delete_model(self, actor: User, namespace: str, name: str) -> None:
-        model = self._model(actor, namespace, name, write=True)
+        model = self._model(actor, namespace, name, action=Action.DELETE)
         for guard in self.delete_guards:
             guard(model.id, None)
         self.store.delete_model(model.id)
@@ -529,17 +541,26 @@ class RegistryService:
     # -- versions ----------------------------------------------------------------------------
 
     def _version(
-        self, actor: User, namespace: str, model_name: str, ref: str, *, write: bool = False
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        ref: str,
+        *,
+        write: bool = False,
+        action: Action | None = None,
     ) -> tuple[Model, ModelVersion]:
-        model = self._model(actor, namespace, model_name, write=write)
+        model = self._model(actor, namespace, model_name, write=write, action=action)
         version = self.store.get_version(model.id, ref) if VersionLabel.valid(ref) else None
         if version is None:
             raise VersionNotFound(
                 f"version {ref!r} of {namespace}/{model_name} not found; "
                 f"`modelyard versions list {namespace}/{model_name}` shows its versions"
             )
+        touched_version(version)
         return model, version
 
+    @audited("version.create")
     def create_version(
         self,
         actor: User,
@@ -563,6 +584,8 @@ class RegistryService:
         tag_list = [Tag.parse(tag, f"unique_tags[{i}]") for i, tag in enumerate(tags)]
         if len(set(tag_list)) != len(tag_list):
             raise InvalidArgument("unique_tags: expected distinct tags", field="unique_tags")
+        for tag in tag_list:
+            self._may_move(actor, model, tag)
         now = self._clock()
         draft = ModelVersion(
             id=new_id(),
@@ -622,10 +645,15 @@ class RegistryService:
         return self._version(actor, namespace, model_name, ref)[1]
 
     def writable_version(
-        self, actor: User, namespace: str, model_name: str, ref: str
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        ref: str,
+        action: Action = Action.WRITE,
     ) -> tuple[Model, ModelVersion]:
-        """The model and version, if ``actor`` may write to the model."""
-        return self._version(actor, namespace, model_name, ref, write=True)
+        """The model and version, if ``actor`` may do ``action`` (writing) to the model."""
+        return self._version(actor, namespace, model_name, ref, action=action)
 
     def list_versions(
         self,
@@ -641,6 +669,7 @@ class RegistryService:
             model.id, page_size=self._page_size(page_size), page_token=page_token
         )
 
+    @audited("version.update")
     def update_version(
         self, actor: User, namespace: str, model_name: str, ref: str, changes: Mapping[str, Any]
     ) -> ModelVersion:
@@ -687,6 +716,7 @@ class RegistryService:
                 log.exception("a hook on version %s failed", version.id)
         return self.store.get_version_by_id(version.id) or version
 
+    @audited("version.finish")
     def finish_version(
         self, actor: User, namespace: str, model_name: str, ref: str
     ) -> ModelVersion:
@@ -735,6 +765,7 @@ class RegistryService:
             sha256[entry.path] = entry.sha256
         return sha256, tracked
 
+    @audited("version.fail")
     def fail_version(
         self, actor: User, namespace: str, model_name: str, ref: str, reason: str | None = None
     ) -> ModelVersion:
@@ -747,14 +778,16 @@ class RegistryService:
             status_message=_text(reason, "reason", MAX_DESCRIPTION),
         )
 
+    @audited("version.delete")
     def delete_version(self, actor: User, namespace: str, model_name: str, ref: str) -> None:
-        model, version = self._version(actor, namespace, model_name, ref, write=True)
+        model, version = self._version(actor, namespace, model_name, ref, action=Action.DELETE)
         for guard in self.delete_guards:
             guard(model.id, version.id)
         self.store.delete_version(version.id, actor=actor.name)
 
     # -- files -------------------------------------------------------------------------------
 
+    @audited("file.write", when=lambda args: bool(args.get("write")), successes=False)
     def file_target(
         self,
         actor: User,
@@ -766,7 +799,9 @@ class RegistryService:
     ) -> FileTarget:
         if ref is None:
             return FileTarget(
-                model=self._model(actor, namespace, model_name, write=write), version=None
+                model=self._model(actor, namespace, model_name, write=write),
+                version=None,
+                actor=actor,
             )
         model, version = self._version(actor, namespace, model_name, ref, write=write)
         if write and version.state != VersionState.PENDING:
@@ -775,7 +810,7 @@ class RegistryService:
                 "create a new version to change them",
                 details={"state": str(version.state)},
             )
-        return FileTarget(model=model, version=version)
+        return FileTarget(model=model, version=version, actor=actor)
 
     def begin_upload(
         self,
@@ -863,6 +898,20 @@ class RegistryService:
     def store_files(self, target: FileTarget, entries: list[FileEntry]) -> None:
         """Record files whose bytes are in place (or tracked elsewhere) on a target."""
         self.store.put_files(entries, pending_version=target.version.id if target.version else None)
+        if self.auditor is not None and target.actor is not None:
+            self.auditor.record(
+                target.actor.name,
+                "file.write",
+                namespace=target.model.namespace,
+                model=target.model.name,
+                model_id=target.model.id,
+                version=str(target.version.number) if target.version else None,
+                detail={
+                    "paths": [e.path for e in entries[:20]],
+                    "files": len(entries),
+                    "bytes": sum(e.size or 0 for e in entries),
+                },
+            )
 
     def track_files(
         self,
@@ -943,6 +992,7 @@ class RegistryService:
 
     # -- metrics -----------------------------------------------------------------------------
 
+    @audited("metrics.log")
     def log_metrics(
         self,
         actor: User,
@@ -952,7 +1002,7 @@ class RegistryService:
         metrics: list[MetricInput],
     ) -> list[Metric]:
         target = self.file_target(actor, namespace, model_name, ref)
-        if not self.can_write(actor, target.model):
+        if not self.can(actor, target.model, Action.WRITE):
             raise PermissionDenied(
                 f"only the owner ({target.model.owner}) or an admin may log metrics"
             )
@@ -1028,6 +1078,7 @@ class RegistryService:
 
     # -- metadata ----------------------------------------------------------------------------
 
+    @audited("metadata.update")
     def update_metadata(
         self,
         actor: User,
@@ -1043,23 +1094,35 @@ class RegistryService:
 
     # -- tags --------------------------------------------------------------------------------
 
+    @audited("tag.set")
     def set_tag(
         self, actor: User, namespace: str, model_name: str, tag: str, ref: str
     ) -> ModelVersion:
         """Point a unique tag at a version, moving it from whichever version held it."""
         tag = Tag.parse(tag, "tag")
         model, version = self._version(actor, namespace, model_name, ref, write=True)
+        self._may_move(actor, model, tag)
         self.store.move_tag(model.id, tag, version.id, actor=actor.name)
         moved = self.store.get_version_by_id(version.id)
         if moved is None:
             raise VersionNotFound(f"version {version.label} was deleted meanwhile")
         return moved
 
+    @audited("tag.remove")
     def remove_tag(self, actor: User, namespace: str, model_name: str, tag: str) -> None:
         model = self._model(actor, namespace, model_name, write=True)
         if not Tag.valid(tag) or tag not in self.store.list_tags(model.id):
             raise TagNotFound(f"tag {tag!r} is not set on {namespace}/{model_name}")
+        self._may_move(actor, model, tag)
         self.store.move_tag(model.id, tag, None, actor=actor.name)
+
+    @staticmethod
+    def _may_move(actor: User, model: Model, tag: str) -> None:
+        if tag in model.protected_tags and not can(actor, model.guarded, Action.MANAGE):
+            raise PermissionDenied(
+                f"tag {tag!r} of {model.namespace}/{model.name} is protected: only its owner "
+                f"({model.owner}), namespace admins and admins move it"
+            )
 
     def list_tags(self, actor: User, namespace: str, model_name: str) -> dict[str, int]:
         return self.store.list_tags(self._model(actor, namespace, model_name).id)

@@ -19,9 +19,10 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from modelyard.domain.access import Action
 from modelyard.domain.deployments import Deployment, DeploymentService, DeploymentState
+from modelyard.domain.directory import can
 from modelyard.domain.entities import User
-from modelyard.domain.service import may_read
 from modelyard.errors import (
     DeploymentNotFound,
     FieldError,
@@ -66,7 +67,7 @@ class Gateway:
 
     @staticmethod
     def _readable(actor: User, deployment: Deployment, asked: str) -> Deployment:
-        if not may_read(actor, deployment.model_owner, deployment.model_access):
+        if not can(actor, deployment.guarded, Action.READ):
             raise DeploymentNotFound(f"deployment {asked} not found")
         return deployment
 

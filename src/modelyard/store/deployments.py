@@ -24,6 +24,7 @@ from modelyard.domain.deployments import (
 )
 from modelyard.domain.entities import Page, User
 from modelyard.store import tables as t
+from modelyard.store.access import MODEL_TEAMS, team_names
 from modelyard.store.sql import SqlMetadataStore, _decode_token, _encode_token, _visible_to
 
 _owners = t.users.alias("owners")
@@ -34,6 +35,7 @@ _SELECT = (
         t.deployments,
         t.models.c.name.label("model_name"),
         t.models.c.access.label("model_access"),
+        MODEL_TEAMS,
         t.namespaces.c.name.label("namespace_name"),
         _owners.c.name.label("owner_name"),
         _creators.c.name.label("creator_name"),
@@ -59,6 +61,7 @@ def _to_deployment(row: sa.Row[Any]) -> Deployment:
         model=row.model_name,
         model_owner=row.owner_name,
         model_access=row.model_access,
+        model_teams=team_names(row.team_names),
         version_id=row.version_id,
         version=row.version_label,
         version_number=row.version_number,

@@ -32,7 +32,7 @@ from modelyard.domain.entities import (
     TagEvent,
     User,
 )
-from modelyard.domain.enums import AccessLevel, FileStorage, ParentKind, VersionState
+from modelyard.domain.enums import FileStorage, ParentKind, VersionState
 from modelyard.domain.ids import Name, new_id
 from modelyard.domain.ports import ModelQuery
 from modelyard.domain.runtime import CheckReport, RuntimeSpec
@@ -44,6 +44,7 @@ from modelyard.errors import (
     VersionNotFound,
 )
 from modelyard.store import tables as t
+from modelyard.store.access import MODEL_TEAMS, AccessRows, team_names, to_user, visible_to
 
 
 def _now() -> datetime:
@@ -95,14 +96,14 @@ def _merge(current: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
 # -- row -> entity --------------------------------------------------------------------------
 
 
-def _to_user(row: sa.Row[Any]) -> User:
-    return User(id=row.id, name=row.name, is_admin=row.is_admin, created_at=row.created_at)
+_to_user = to_user
 
 
 _MODEL_COLUMNS = (
     t.models,
     t.namespaces.c.name.label("namespace_name"),
     t.users.c.name.label("owner_name"),
+    MODEL_TEAMS,
 )
 
 
@@ -115,11 +116,6 @@ def _model_select() -> sa.Select[Any]:
 
 
 # Statements of every request, built once (SQLAlchemy caches their compiled SQL too).
-_USER_FOR_TOKEN = (
-    sa.select(t.users, t.tokens.c.expires_at)
-    .join(t.tokens, t.tokens.c.user_id == t.users.c.id)
-    .where(t.tokens.c.token_hash == sa.bindparam("token_hash"), t.tokens.c.revoked_at.is_(None))
-)
 _MODEL_BY_NAME = _model_select().where(
     t.namespaces.c.name == sa.bindparam("namespace"), t.models.c.name == sa.bindparam("name")
 )
@@ -138,6 +134,8 @@ def _to_model(row: sa.Row[Any]) -> Model:
         access=row.access,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        teams=team_names(row.team_names),
+        protected_tags=tuple(row.protected_tags or ()),
     )
 
 
@@ -211,12 +209,10 @@ def _to_metric(row: sa.Row[Any]) -> Metric:
     return Metric(key=row.key, value=value, step=row.step, wallclock=row.wallclock)
 
 
-def _visible_to(viewer: User) -> sa.ColumnElement[bool]:
-    """Models a non-admin may read: public ones and their own."""
-    return sa.or_(t.models.c.access == AccessLevel.PUBLIC, t.models.c.owner_id == viewer.id)
+_visible_to = visible_to
 
 
-class SqlMetadataStore:
+class SqlMetadataStore(AccessRows):
     """Implements :class:`modelyard.domain.ports.MetadataStore` on SQLAlchemy Core."""
 
     def __init__(self, engine: sa.Engine) -> None:
@@ -260,30 +256,6 @@ class SqlMetadataStore:
             rows = conn.execute(sa.select(t.users).order_by(t.users.c.name)).all()
         return [_to_user(r) for r in rows]
 
-    def add_token(
-        self, *, user_id: str, token_hash: str, name: str, expires_at: datetime | None
-    ) -> str:
-        token_id = new_id()
-        with self.write() as conn:
-            conn.execute(
-                t.tokens.insert().values(
-                    id=token_id,
-                    user_id=user_id,
-                    token_hash=token_hash,
-                    name=name,
-                    created_at=_now(),
-                    expires_at=expires_at,
-                )
-            )
-        return token_id
-
-    def user_for_token(self, token_hash: str, now: datetime) -> User | None:
-        with self.read() as conn:
-            row = conn.execute(_USER_FOR_TOKEN, {"token_hash": token_hash}).first()
-        if row is None or (row.expires_at is not None and row.expires_at <= now):
-            return None
-        return _to_user(row)
-
     # -- namespaces --------------------------------------------------------------------------
 
     def _namespace_id(self, conn: sa.Connection, name: str) -> str:
@@ -326,11 +298,16 @@ class SqlMetadataStore:
         stmt = sa.select(t.namespaces).order_by(t.namespaces.c.name)
         if not viewer.is_admin:
             stmt = stmt.where(
-                sa.exists().where(t.models.c.namespace_id == t.namespaces.c.id, _visible_to(viewer))
+                sa.or_(
+                    sa.exists().where(
+                        t.models.c.namespace_id == t.namespaces.c.id, _visible_to(viewer)
+                    ),
+                    t.namespaces.c.name.in_(list(viewer.memberships.namespaces)),
+                )
             )
         with self.read() as conn:
             rows = conn.execute(stmt).all()
-        return [Namespace(id=r.id, name=r.name, created_at=r.created_at) for r in rows]
+        return [Namespace(id=r.id, name=r.name, created_at=r.created_at, open=r.open) for r in rows]
 
     # -- models ------------------------------------------------------------------------------
 
@@ -348,6 +325,7 @@ class SqlMetadataStore:
                         metadata=model.metadata,
                         model_card=model.model_card,
                         access=model.access,
+                        protected_tags=list(model.protected_tags),
                         created_at=model.created_at,
                         updated_at=model.updated_at,
                     )

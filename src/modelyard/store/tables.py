@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from modelyard.domain.access import Role, TokenScope
+from modelyard.domain.audit import AuditOutcome, DeliveryState
 from modelyard.domain.deployments import LIVE, DeploymentState, ServingBackend
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.tasks import TaskKind, TaskState
@@ -87,6 +89,25 @@ tokens = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("scope", _enum(TokenScope), nullable=False, default=TokenScope.WRITE),
+    sa.Index(None, "user_id"),
+)
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column("team_id", sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index(None, "user_id"),
 )
 
 namespaces = sa.Table(
@@ -95,6 +116,17 @@ namespaces = sa.Table(
     _id(),
     sa.Column("name", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Open: any user may create models in it (and owns what they create).
+    sa.Column("open", sa.Boolean, nullable=False, default=True),
+)
+
+namespace_members = sa.Table(
+    "namespace_members",
+    metadata,
+    sa.Column("namespace_id", sa.ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", _enum(Role), nullable=False),
+    sa.Index(None, "user_id"),
 )
 
 models = sa.Table(
@@ -111,9 +143,30 @@ models = sa.Table(
     sa.Column("access", _enum(AccessLevel), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Tags only the owner, namespace admins and admins may move.
+    sa.Column("protected_tags", Json, nullable=False, default=lambda: []),
     sa.UniqueConstraint("namespace_id", "name"),
     sa.Index(None, "name", "id"),
     sa.Index(None, "owner_id"),
+)
+
+#: The teams of a restricted model.
+model_teams = sa.Table(
+    "model_teams",
+    metadata,
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("team_id", sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index(None, "team_id"),
+)
+
+#: Explicit grants of one model to one user.
+model_grants = sa.Table(
+    "model_grants",
+    metadata,
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", _enum(Role), nullable=False),
+    sa.Index(None, "user_id"),
 )
 
 versions = sa.Table(
@@ -277,4 +330,69 @@ deployments = sa.Table(
         sqlite_where=_LIVE_DEPLOYMENT,
         postgresql_where=_LIVE_DEPLOYMENT,
     ),
+)
+
+_BIGINT_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+#: Append-only: written by the service, read by admins, never updated or deleted through any
+#: API. Model ids and names are copied, not referenced, so entries outlive what they name.
+#: Successful model events double as the event stream and the webhooks' source.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", _BIGINT_ID, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(128)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("outcome", _enum(AuditOutcome), nullable=False),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("message", sa.Text),
+    sa.Column("namespace", sa.String(128)),
+    sa.Column("model", sa.String(128)),
+    sa.Column("model_id", sa.String(32)),
+    sa.Column("version", sa.String(64)),
+    sa.Column("target", sa.String(1024)),
+    sa.Column("detail", Json),
+    sa.Column("client", sa.String(128)),
+    sa.Column("request_id", sa.String(128)),
+    sa.Index(None, "at"),
+    sa.Index(None, "actor"),
+    sa.Index(None, "action"),
+    sa.Index(None, "model_id"),
+    sa.Index(None, "namespace", "id"),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    _id(),
+    sa.Column("namespace_id", sa.ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("events", Json),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    # The last audit event id fanned out into deliveries for this webhook.
+    sa.Column("cursor", _BIGINT_ID, nullable=False, default=0),
+    sa.Column("created_by_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "namespace_id"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    sa.Column("webhook_id", sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", sa.ForeignKey("audit_events.id"), nullable=False),
+    sa.Column("state", _enum(DeliveryState), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.UniqueConstraint("webhook_id", "event_id"),
+    sa.Index(None, "state", "next_attempt_at"),
 )
