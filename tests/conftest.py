@@ -20,6 +20,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,12 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from modelyard.api.app import create_app
 from modelyard.blobs.local import LocalBlobStore
+from modelyard.domain.audit import Auditor
+from modelyard.domain.directory import FailedAuthLimiter
 from modelyard.domain.entities import User
 from modelyard.domain.service import RegistryService
 from modelyard.store import tables
+from modelyard.store.audit import SqlAuditStore
 from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sql import SqlMetadataStore
 from seaweedfs_support import seaweedfs  # noqa: F401 (the session's S3 server fixture)
@@ -146,7 +150,7 @@ class Registry:
 
     def token(self, name: str) -> str:
         self.user(name)
-        return self.service.create_token(self.admin, user=name)
+        return self.service.create_token(self.admin, user=name).token
 
     def blob_files(self) -> list[Path]:
         return sorted(p for p in (self.blob_root / "sha256").rglob("*") if p.is_file())
@@ -156,7 +160,14 @@ class Registry:
 
 
 def _registry(engine: sa.Engine, blob_root: Path) -> Registry:
-    service = RegistryService(SqlMetadataStore(engine), LocalBlobStore(blob_root))
+    store = SqlMetadataStore(engine)
+    service = RegistryService(
+        store,
+        LocalBlobStore(blob_root),
+        auditor=Auditor(SqlAuditStore(store), clock=lambda: datetime.now(UTC)),
+        # many tests send no or bad tokens on purpose; test_api_access checks the limit
+        auth_limiter=FailedAuthLimiter(limit=0),
+    )
     token = service.bootstrap_admin()
     assert token is not None
     return Registry(

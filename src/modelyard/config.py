@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     auth_failure_window_seconds: int = Field(
         default=60, gt=0, description="The window of auth_failure_limit, in seconds."
     )
+    webhook_retry_base_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A failed webhook delivery is tried again after this long, doubled after "
+        "each further failure (up to webhook_retry_max_seconds).",
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two webhook delivery attempts."
+    )
+    webhook_max_attempts: int = Field(
+        default=12, ge=1, description="A webhook delivery is FAILED after this many attempts."
+    )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")
 

@@ -164,9 +164,12 @@ class TooManyRequests(RegistryError):
 
     code = ErrorCode.TOO_MANY_REQUESTS
 
-    def __init__(self, message: str, *, retry_after: int = 60) -> None:
-        super().__init__(message, details={"retry_after": retry_after})
-        self.retry_after = retry_after
+    def __init__(self, message: str, *, retry_after: int | None = None, **kw: Any) -> None:
+        details = dict(kw.pop("details", None) or {})
+        if retry_after is not None:
+            details["retry_after"] = retry_after
+        super().__init__(message, details=details, **kw)
+        self.retry_after = int(details.get("retry_after", 60))
 
 
 class DeploymentNotFound(NotFound):

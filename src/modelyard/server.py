@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from modelyard.api.app import create_app
 from modelyard.blobs import open_blob_store
 from modelyard.config import Settings
+from modelyard.dispatcher import Dispatcher, HttpSender
 from modelyard.domain.audit import Auditor
 from modelyard.domain.bundles import BundleLimits
 from modelyard.domain.checks import VersionChecks
@@ -22,6 +23,7 @@ from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
 from modelyard.domain.tasks import TaskKind
 from modelyard.domain.uploads import UploadSessions
+from modelyard.domain.webhooks import RetryPolicy, Webhooks
 from modelyard.imports.guard import AddressPolicy
 from modelyard.imports.sources import UrlFetcher
 from modelyard.runner import TaskRunner
@@ -36,6 +38,7 @@ from modelyard.store.engine import make_engine, migrate
 from modelyard.store.sessions import SqlUploadSessionStore
 from modelyard.store.sql import SqlMetadataStore
 from modelyard.store.tasks import SqlTaskStore
+from modelyard.store.webhooks import SqlWebhookStore
 
 
 def build_service(settings: Settings) -> RegistryService:
@@ -88,6 +91,7 @@ def build_app(settings: Settings) -> FastAPI:
     tasks = SqlTaskStore(_sql_store(service))
     # Two threads: a deploy does not wait behind a long check or import.
     runner = TaskRunner(tasks, threads=2)
+    webhooks, dispatcher = build_webhooks(settings, service)
     return create_app(
         service,
         build_upload_sessions(settings, service),
@@ -97,7 +101,23 @@ def build_app(settings: Settings) -> FastAPI:
         checks=build_checks(settings, service, tasks, runner),
         gateway=build_serving(settings, service, tasks, runner),
         max_predict_body=settings.serving_max_payload_bytes,
+        webhooks=webhooks,
+        dispatcher=dispatcher,
     )
+
+
+def build_webhooks(settings: Settings, service: RegistryService) -> tuple[Webhooks, Dispatcher]:
+    """The event stream and webhooks; deliveries go where URL imports may (the same SSRF
+    guard and allowlist), retried on the settings' schedule."""
+    policy = AddressPolicy.parse(settings.import_allowed_hosts)
+    retry = RetryPolicy(
+        base=settings.webhook_retry_base_seconds,
+        cap=settings.webhook_retry_max_seconds,
+        max_attempts=settings.webhook_max_attempts,
+    )
+    webhooks = Webhooks(service, SqlWebhookStore(_sql_store(service)), policy=policy, retry=retry)
+    sender = HttpSender(policy, timeout=retry.timeout)
+    return webhooks, Dispatcher(webhooks, sender, on_close=sender.close)
 
 
 def build_upload_sessions(settings: Settings, service: RegistryService) -> UploadSessions:

@@ -274,7 +274,12 @@ def test_users_tokens_namespaces(api: Any) -> None:
     assert r.status_code == 201
     token = api.admin.post("/api/v1/tokens", json={"user": "dana"}).json()["token"]
     dana = api.client(token)
-    assert dana.get("/api/v1/me").json() == {**r.json()}
+    assert dana.get("/api/v1/me").json() == {
+        **r.json(),
+        "teams": [],
+        "namespaces": {},
+        "scope": "write",
+    }
     create_model(dana, "x", namespace="research")
     assert "research" in [n["name"] for n in dana.get("/api/v1/namespaces").json()["namespaces"]]
     assert [u["name"] for u in api.admin.get("/api/v1/users").json()["users"]] == ["admin", "dana"]
@@ -320,7 +325,24 @@ EXPECTED_ROUTES = [
     ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
     ("post", "/api/v1/tokens"),
+    ("get", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{token_id}"),
     ("get", "/api/v1/namespaces"),
+    ("post", "/api/v1/namespaces"),
+    ("get", "/api/v1/namespaces/{namespace}"),
+    ("patch", "/api/v1/namespaces/{namespace}"),
+    ("put", "/api/v1/namespaces/{namespace}/members/{user}"),
+    ("delete", "/api/v1/namespaces/{namespace}/members/{user}"),
+    ("post", "/api/v1/teams"),
+    ("get", "/api/v1/teams"),
+    ("get", "/api/v1/teams/{team}"),
+    ("delete", "/api/v1/teams/{team}"),
+    ("put", "/api/v1/teams/{team}/members/{user}"),
+    ("delete", "/api/v1/teams/{team}/members/{user}"),
+    ("get", M + "/grants"),
+    ("put", M + "/grants/{user}"),
+    ("delete", M + "/grants/{user}"),
+    ("get", "/api/v1/audit"),
     ("post", "/api/v1/deployments"),
     ("get", "/api/v1/deployments"),
     ("get", "/api/v1/deployments/{deployment_id}"),

@@ -30,6 +30,7 @@ STATUS = {
     ErrorCode.INTEGRITY_ERROR: 422,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.TOO_MANY_REQUESTS: 429,
 }
 
 

@@ -200,6 +200,35 @@ def test_private_deployments_are_invisible_to_others(
             404,
             "MODEL_NOT_FOUND",
         )
+        # made public for predictions: anyone predicts by id or V2 name, nothing else shows
+        anonymous = httpx.Client(base_url=client.url, timeout=60)
+        _problem(anonymous.post(path + "/predict", json={"data": ROWS}), 401, "UNAUTHENTICATED")
+        assert deployment.update(public=True).info.public is True
+        # bob cannot read the model, yet may predict now
+        assert bob.post(path + "/predict", json={"data": ROWS}).status_code == 200
+        answer = anonymous.post(path + "/predict", json={"data": ROWS})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == client.get_model("secret").get_version("1").predict(
+            ROWS
+        )
+        v2 = anonymous.post(
+            "/v2/models/secret/infer",
+            json={"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": ROWS[0]}]},
+        )
+        assert v2.status_code == 200, v2.text
+        _problem(anonymous.get(path), 401, "UNAUTHENTICATED")
+        _problem(anonymous.get("/api/v1/models/default/secret"), 401, "UNAUTHENTICATED")
+        _problem(bob.get(path), 404, "DEPLOYMENT_NOT_FOUND")
+        _problem(bob.patch(path, json={"public": False}), 404, "DEPLOYMENT_NOT_FOUND")
+        bad = {"authorization": "Bearer myd_wrong"}
+        _problem(
+            anonymous.post(path + "/predict", json={"data": ROWS}, headers=bad),
+            401,
+            "UNAUTHENTICATED",
+        )
+        deployment.update(public=False)
+        _problem(anonymous.post(path + "/predict", json={"data": ROWS}), 401, "UNAUTHENTICATED")
+        anonymous.close()
     finally:
         deployment.undeploy()
 

@@ -91,7 +91,9 @@ def test_a_live_token_is_rechecked_at_most_once_a_second(
     now[0] += TOKEN_RECHECK
     assert service.authenticate(token) == admin and store.lookups == 2  # asked again
     # A token that expires is refused once the second is up.
-    expiring = service.create_token(admin, name="short", expires_at=now[0] + timedelta(seconds=1))
+    expiring = service.create_token(
+        admin, name="short", expires_at=now[0] + timedelta(seconds=1)
+    ).token
     service.authenticate(expiring)
     now[0] += timedelta(seconds=2)
     with pytest.raises(Unauthenticated):

@@ -106,11 +106,13 @@ def _drop_resume_and_dedup(
         first = time.perf_counter() - began
         assert artifact.sha256 == digest and artifact.size == size
         assert sum(progress) == size
-        # the chunk at half-way went twice (dropped, then resent); no other chunk again
+        # the chunk at half-way went again (dropped, then resent; once more if the server
+        # still held the dropped request's range, a 409 the SDK retries); no other chunk again
         chunks = size // chunk
         puts = net.chunk_puts()
-        assert len(puts) == chunks + 1 and len(set(puts)) == chunks
-        assert puts.count(f"bytes {half}-{half + chunk - 1}/{size}") == 2
+        dropped = f"bytes {half}-{half + chunk - 1}/{size}"
+        assert len(set(puts)) == chunks and puts.count(dropped) >= 2
+        assert all(puts.count(p) == 1 for p in set(puts) - {dropped})
         session_id = next(p.rsplit("/", 1)[1] for m, p, _ in net.seen if m == "PUT")
         assert ("GET", f"{v1._path}/uploads/{session_id}", "") in net.seen
         v1.finish()

@@ -13,9 +13,12 @@ from modelyard.api.deps import CallerDep
 from modelyard.api.fastpath import PredictFastPath
 from modelyard.api.limits import MAX_JSON_BODY, BodyLimitMiddleware
 from modelyard.api.routes import (
+    access,
     admin,
+    audit,
     bundles,
     deployments,
+    events,
     files,
     inference,
     models,
@@ -25,11 +28,14 @@ from modelyard.api.routes import (
     users,
     versions,
 )
+from modelyard.api.routes import webhooks as webhook_routes
+from modelyard.dispatcher import Dispatcher
 from modelyard.domain.bundles import BundleLimits, Bundles
 from modelyard.domain.checks import VersionChecks
 from modelyard.domain.imports import ImportService
 from modelyard.domain.service import RegistryService
 from modelyard.domain.uploads import UploadSessions
+from modelyard.domain.webhooks import Webhooks
 from modelyard.errors import PermissionDenied
 from modelyard.runner import TaskRunner
 from modelyard.serving.gateway import Gateway
@@ -44,17 +50,22 @@ def create_app(
     checks: VersionChecks | None = None,
     gateway: Gateway | None = None,
     max_predict_body: int | None = None,
+    webhooks: Webhooks | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> FastAPI:
     """The app; ``upload_sessions`` enables the resumable upload routes (else they answer 409),
     ``imports`` the URL imports and tasks, run by ``runner`` while the app is up, ``checks``
     the version checks (run by the same runner), ``gateway`` the deployments and predictions
-    (their serving backend runs while the app is up)."""
+    (their serving backend runs while the app is up),
+    ``webhooks`` the event stream and webhooks (delivered by ``dispatcher`` while it is up)."""
     app = FastAPI(
         title="modelyard",
         version=modelyard.__version__,
         description="Model registry: models, versions, files, metrics and tags.",
         openapi_url="/openapi.json",
-        lifespan=tasks.running(runner, gateway.serving if gateway is not None else None),
+        lifespan=webhook_routes.running(
+            dispatcher, tasks.running(runner, gateway.serving if gateway is not None else None)
+        ),
     )
     app.state.service = service
     app.state.bundles = Bundles(service, bundle_limits or BundleLimits())
@@ -62,6 +73,7 @@ def create_app(
     app.state.imports = imports
     app.state.checks = checks
     app.state.gateway = gateway
+    app.state.webhooks = webhooks
     app.state.deployments = gateway.deployments if gateway is not None else None
     errors.install(app)
 
@@ -86,10 +98,24 @@ def create_app(
                 raise PermissionDenied("only admins may read /metrics")
             return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    routers = (models, versions, files, bundles, uploads, users, admin, tasks, templates)
+    routers = (
+        models,
+        versions,
+        files,
+        bundles,
+        uploads,
+        users,
+        access,
+        audit,
+        admin,
+        tasks,
+        templates,
+    )
     # Predictions first: routes are matched in order, and they are the hot path.
     for module in (deployments, inference, *routers):
         app.include_router(module.router)
+    app.include_router(events.router)
+    app.include_router(webhook_routes.router)
     return app
 
 

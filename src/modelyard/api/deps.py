@@ -43,5 +43,14 @@ async def get_caller(request: Request) -> Caller:
     return Caller(service=service, user=user)
 
 
+async def get_optional_caller(request: Request) -> Caller | None:
+    """The caller, or None when the request carries no credentials at all (for the
+    prediction routes, which answer anonymous callers of a public deployment)."""
+    if "authorization" not in request.headers:
+        return None
+    return await get_caller(request)
+
+
 ServiceDep = Annotated[RegistryService, Depends(get_service)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
+OptionalCallerDep = Annotated[Caller | None, Depends(get_optional_caller)]

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.api.context import bound, request_id
 from modelyard.api.errors import registry_error_response
+from modelyard.domain.entities import ANONYMOUS
 from modelyard.errors import RegistryError
 
 PREDICT = re.compile(r"^/api/v1/deployments/([^/]+)/predict$")
@@ -78,11 +79,17 @@ class PredictFastPath:
     ) -> None:
         state = scope["app"].state
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        gateway = state.gateway
         try:
-            user = state.service.authenticate(token.strip() if scheme.lower() == "bearer" else None)
-            scope["state"]["user"] = user.name
-            gateway = state.gateway
-            deployment = await gateway.by_id(user, deployment_id)
+            if b"authorization" not in headers:  # only a public deployment answers
+                user = ANONYMOUS
+                deployment = await gateway.public(state.service, deployment_id)
+            else:
+                user = state.service.authenticate(
+                    token.strip() if scheme.lower() == "bearer" else None
+                )
+                scope["state"]["user"] = user.name
+                deployment = await gateway.by_id(user, deployment_id)
             done = await gateway.predict(user, deployment, data)
         except RegistryError as exc:
             response = registry_error_response(Request(scope, receive), exc)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.domain import entities as e
+from modelyard.domain.access import Role, TokenScope
+from modelyard.domain.audit import AuditEvent, AuditOutcome
 from modelyard.domain.deployments import Batching, Deployment, DeploymentState, ServingBackend
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
@@ -37,16 +39,31 @@ class ModelCreate(_In):
     metadata: dict[str, Any] = Field(default_factory=dict)
     model_card: str | None = None
     access: AccessLevel = AccessLevel.PRIVATE
+    teams: list[str] | None = Field(
+        default=None, description="The teams that may read a restricted model."
+    )
+    add_all_backend_roles: bool = Field(
+        default=False, description="A restricted model lists all of its owner's teams."
+    )
+    protected_tags: list[str] = Field(
+        default_factory=list,
+        description="Tags only the owner, namespace admins and admins may move.",
+    )
 
 
 class ModelUpdate(_In):
-    """Only the fields sent change; ``metadata`` is merged (a null value removes a key)."""
+    """Only the fields sent change; ``metadata`` is merged (a null value removes a key).
+    ``access``, ``teams``, ``add_all_backend_roles`` and ``protected_tags`` need the right to
+    manage the model (owner, namespace admin, admin)."""
 
     task: str | None = None
     description: str | None = None
     metadata: dict[str, Any] | None = None
     model_card: str | None = None
     access: AccessLevel | None = None
+    teams: list[str] | None = None
+    add_all_backend_roles: bool | None = None
+    protected_tags: list[str] | None = None
 
 
 class ModelOut(BaseModel):
@@ -59,6 +76,8 @@ class ModelOut(BaseModel):
     metadata: dict[str, Any]
     model_card: str | None
     access: AccessLevel
+    teams: list[str] = Field(default_factory=list)
+    protected_tags: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
@@ -354,24 +373,167 @@ class UserList(BaseModel):
     users: list[UserOut]
 
 
+class MeOut(UserOut):
+    """Who you are: your teams, your namespace roles and your token's scope."""
+
+    teams: list[str] = Field(default_factory=list)
+    namespaces: dict[str, Role] = Field(default_factory=dict)
+    scope: TokenScope = TokenScope.WRITE
+
+    @classmethod
+    def from_caller(cls, u: e.User) -> MeOut:
+        return cls(
+            id=u.id,
+            name=u.name,
+            is_admin=u.is_admin,
+            created_at=u.created_at,
+            teams=sorted(u.memberships.teams),
+            namespaces=dict(sorted(u.memberships.namespaces.items())),
+            scope=TokenScope.READ if u.read_only else TokenScope.WRITE,
+        )
+
+
 class TokenCreate(_In):
     user: str | None = Field(default=None, description="Whose token (admins only); default you")
     name: str = "api"
     expires_at: datetime | None = None
+    scope: TokenScope = Field(
+        default=TokenScope.WRITE, description="'read': the token never changes anything."
+    )
 
 
 class TokenOut(BaseModel):
     token: str = Field(description="Shown once; only its hash is stored")
     user: str
+    id: str | None = None
+    scope: TokenScope = TokenScope.WRITE
+    expires_at: datetime | None = None
+
+
+class TokenInfoOut(BaseModel):
+    id: str
+    user: str
+    name: str
+    scope: TokenScope
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_entity(cls, t: e.TokenInfo) -> TokenInfoOut:
+        return cls(**{f: getattr(t, f) for f in cls.model_fields})
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenInfoOut]
+
+
+class TeamCreate(_In):
+    name: str
+    description: str | None = None
+
+
+class TeamOut(BaseModel):
+    name: str
+    description: str | None
+    members: list[str]
+    created_at: datetime
+
+    @classmethod
+    def from_entity(cls, t: e.Team) -> TeamOut:
+        return cls(
+            name=t.name,
+            description=t.description,
+            members=list(t.members),
+            created_at=t.created_at,
+        )
+
+
+class TeamList(BaseModel):
+    teams: list[TeamOut]
+
+
+class NamespaceCreate(_In):
+    name: str
+    open: bool = Field(
+        default=False,
+        description="Any user may create models in an open namespace; in a closed one only "
+        "its writers and admins.",
+    )
+
+
+class NamespaceUpdate(_In):
+    open: bool
+
+
+class MemberOut(BaseModel):
+    user: str
+    role: Role
 
 
 class NamespaceOut(BaseModel):
     name: str
     created_at: datetime
+    open: bool = True
+    members: list[MemberOut] | None = Field(
+        default=None, description="Shown to the namespace's admins and to admins."
+    )
+
+    @classmethod
+    def from_entity(cls, n: e.Namespace, *, members: bool = False) -> NamespaceOut:
+        return cls(
+            name=n.name,
+            created_at=n.created_at,
+            open=n.open,
+            members=[MemberOut(user=u, role=r) for u, r in n.members] if members else None,
+        )
 
 
 class NamespaceList(BaseModel):
     namespaces: list[NamespaceOut]
+
+
+class RoleSet(_In):
+    role: Role
+
+
+class GrantOut(BaseModel):
+    user: str
+    role: Role
+
+
+class GrantList(BaseModel):
+    grants: list[GrantOut]
+
+    @classmethod
+    def of(cls, grants: list[tuple[str, Role]]) -> GrantList:
+        return cls(grants=[GrantOut(user=u, role=r) for u, r in grants])
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str | None
+    action: str
+    outcome: AuditOutcome
+    error_code: str | None
+    message: str | None
+    namespace: str | None
+    model: str | None
+    version: str | None
+    target: str | None
+    detail: dict[str, Any] | None
+    client: str | None
+    request_id: str | None
+
+    @classmethod
+    def from_entity(cls, a: AuditEvent) -> AuditEventOut:
+        return cls(**{f: getattr(a, f) for f in cls.model_fields})
+
+
+class AuditList(BaseModel):
+    events: list[AuditEventOut]
+    next_page_token: str | None = None
 
 
 # -- admin --------------------------------------------------------------------------------
@@ -471,6 +633,10 @@ class _DeploymentFields(_In):
     deploy_on_predict: bool | None = Field(
         default=None, description="A prediction while STOPPED deploys it again."
     )
+    public: bool | None = Field(
+        default=None,
+        description="Anyone may predict with it by id or V2 name, without a token.",
+    )
 
     def settings(self) -> dict[str, Any]:
         return self.model_dump(
@@ -511,6 +677,7 @@ class DeploymentOut(BaseModel):
     request_timeout_s: float
     idle_ttl_s: float | None
     deploy_on_predict: bool
+    public: bool = False
     forced: bool
     task_id: str | None = Field(description="The deploy task: poll GET /api/v1/tasks/{id}.")
     created_by: str

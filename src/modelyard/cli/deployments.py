@@ -27,6 +27,7 @@ FIELDS = (
     "request_timeout_s",
     "idle_ttl_s",
     "deploy_on_predict",
+    "public",
     "forced",
     "task_id",
     "created_by",
@@ -48,6 +49,11 @@ def _settings(f: Any) -> Any:
             "--deploy-on-predict/--no-deploy-on-predict",
             default=None,
             help="A prediction while STOPPED deploys it again.",
+        ),
+        click.option(
+            "--public/--no-public",
+            default=None,
+            help="Anyone may predict with it (by id or V2 name) without a token.",
         ),
     ]
     for option in reversed(options):
@@ -84,6 +90,7 @@ def deploy(
     request_timeout: float | None,
     idle_ttl: float | None,
     deploy_on_predict: bool | None,
+    public: bool | None,
     name: str | None,
     backend: str | None,
     force: bool,
@@ -104,6 +111,7 @@ def deploy(
         request_timeout_s=request_timeout,
         idle_ttl_s=idle_ttl,
         deploy_on_predict=deploy_on_predict,
+        public=public,
         name=name,
         backend=backend,
         force=force,
@@ -173,6 +181,7 @@ def update(
     request_timeout: float | None,
     idle_ttl: float | None,
     deploy_on_predict: bool | None,
+    public: bool | None,
     as_json: bool,
 ) -> None:
     """Scale or reconfigure a deployment; live replicas follow without dropping requests."""
@@ -184,6 +193,7 @@ def update(
         request_timeout_s=request_timeout,
         idle_ttl_s=idle_ttl,
         deploy_on_predict=deploy_on_predict,
+        public=public,
     )
     print_record(deployment.info, FIELDS, as_json)
 

@@ -9,6 +9,7 @@ import click
 import httpx
 
 from modelyard.cli import (
+    access,
     bundles,
     deployments,
     gc,
@@ -21,6 +22,7 @@ from modelyard.cli import (
     users,
     verify,
     versions,
+    webhooks,
 )
 from modelyard.cli._common import Env
 from modelyard.config import Settings
@@ -35,7 +37,7 @@ class _Main(click.Group):
             return super().invoke(ctx)
         except RegistryError as exc:
             fields = "".join(f"\n  {e.field}: {e.message}" for e in exc.errors)
-            raise click.ClickException(f"{exc.message}{fields}") from None
+            raise click.ClickException(f"{exc.message} [{exc.code}]{fields}") from None
         except httpx.TransportError as exc:
             url = ctx.obj.client.url if isinstance(ctx.obj, Env) else "the server"
             raise click.ClickException(f"cannot reach {url}: {exc}") from None
@@ -140,6 +142,34 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     type=click.IntRange(min=1),
     help="Time replicas may take to load a model [MODELYARD_DEPLOY_READY_TIMEOUT_SECONDS, 300].",
 )
+@click.option(
+    "--auth-failure-limit",
+    type=click.IntRange(min=0),
+    help="Failed authentications per client address and window before 429 "
+    "[MODELYARD_AUTH_FAILURE_LIMIT, 20; 0 = no limit].",
+)
+@click.option(
+    "--auth-failure-window-seconds",
+    type=click.IntRange(min=1),
+    help="The window of --auth-failure-limit [MODELYARD_AUTH_FAILURE_WINDOW_SECONDS, 60].",
+)
+@click.option(
+    "--webhook-retry-base-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help="First wait before retrying a failed webhook delivery "
+    "[MODELYARD_WEBHOOK_RETRY_BASE_SECONDS, 5].",
+)
+@click.option(
+    "--webhook-retry-max-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Longest wait between webhook delivery attempts "
+    "[MODELYARD_WEBHOOK_RETRY_MAX_SECONDS, 3600].",
+)
+@click.option(
+    "--webhook-max-attempts",
+    type=click.IntRange(min=1),
+    help="Attempts before a webhook delivery is FAILED [MODELYARD_WEBHOOK_MAX_ATTEMPTS, 12].",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--access-log/--no-access-log",
@@ -170,6 +200,11 @@ def server(
     ray_address: str | None,
     serving_max_payload_bytes: int | None,
     deploy_ready_timeout_seconds: int | None,
+    auth_failure_limit: int | None,
+    auth_failure_window_seconds: int | None,
+    webhook_retry_base_seconds: float | None,
+    webhook_retry_max_seconds: float | None,
+    webhook_max_attempts: int | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -203,6 +238,11 @@ def server(
             "ray_address": ray_address,
             "serving_max_payload_bytes": serving_max_payload_bytes,
             "deploy_ready_timeout_seconds": deploy_ready_timeout_seconds,
+            "auth_failure_limit": auth_failure_limit,
+            "auth_failure_window_seconds": auth_failure_window_seconds,
+            "webhook_retry_base_seconds": webhook_retry_base_seconds,
+            "webhook_retry_max_seconds": webhook_retry_max_seconds,
+            "webhook_max_attempts": webhook_max_attempts,
         }.items()
         if v is not None
     }
@@ -229,6 +269,11 @@ for _command in (
     tags.tags,
     users.users,
     users.tokens,
+    access.teams,
+    access.namespaces,
+    access.audit,
+    webhooks.webhooks,
+    webhooks.events,
     gc.gc,
     tasks.import_files,
     tasks.tasks,

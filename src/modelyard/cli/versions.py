@@ -109,6 +109,19 @@ def finish_version(env: Env, ref: str, version: str, as_json: bool) -> None:
     print_record(done.info, VERSION_FIELDS, as_json)
 
 
+@versions.command("delete")
+@click.argument("ref", metavar="NS/NAME")
+@click.argument("version")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@pass_env
+def delete_version(env: Env, ref: str, version: str, yes: bool) -> None:
+    """Delete a version with its files, metrics and tags (owners and admins)."""
+    if not yes:
+        click.confirm(f"delete version {version} of {ref}?", abort=True)
+    env.model(ref).get_version(version).delete()
+    click.echo(f"deleted version {version} of {ref}")
+
+
 @versions.command("checks")
 @click.argument("ref", metavar="NS/NAME")
 @click.argument("version")

@@ -27,6 +27,7 @@ from modelyard.errors import (
     NotFound,
     PermissionDenied,
     RegistryError,
+    TooManyRequests,
     Unauthenticated,
 )
 
@@ -43,6 +44,7 @@ _BY_STATUS: dict[int, type[RegistryError]] = {
     404: NotFound,
     409: Conflict,
     422: InvalidArgument,
+    429: TooManyRequests,
 }
 
 

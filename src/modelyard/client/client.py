@@ -18,8 +18,10 @@ from modelyard.client._transport import (
     paginate,
     segment,
 )
+from modelyard.client.access import AccessCalls
 from modelyard.client.deployments import PATH as DEPLOYMENTS
 from modelyard.client.deployments import Deployment
+from modelyard.client.events import EventCalls
 from modelyard.client.resources import Model
 from modelyard.client.tasks import get_task, wait_for
 from modelyard.domain.enums import AccessLevel
@@ -33,7 +35,7 @@ def split_name(name: str, namespace: str = "default") -> tuple[str, str]:
     return namespace, name
 
 
-class Client:
+class Client(AccessCalls, EventCalls):
     """A connection to one modelyard server.
 
     ``url`` defaults to ``MODELYARD_URL``, else ``http://127.0.0.1:8700``; ``token`` to
@@ -83,9 +85,14 @@ class Client:
         metadata: Mapping[str, Any] | None = None,
         access: AccessLevel | str = "private",
         model_card: str | None = None,
+        teams: Iterable[str] | None = None,
+        add_all_backend_roles: bool = False,
+        protected_tags: Iterable[str] = (),
     ) -> Model:
         """Create a model; ``artifacts`` (local files or directories, or URIs to track) become
-        model-level files."""
+        model-level files. A ``restricted`` model lists ``teams`` that may read it (or, with
+        ``add_all_backend_roles``, all of its owner's teams); ``protected_tags`` move only by
+        the owner's (or an admin's) hand."""
         namespace, name = split_name(name, namespace)
         body = s.ModelCreate(
             name=name,
@@ -96,6 +103,9 @@ class Client:
             metadata=dict(metadata or {}),
             model_card=model_card,
             access=AccessLevel(access),
+            teams=list(teams) if teams is not None else None,
+            add_all_backend_roles=add_all_backend_roles,
+            protected_tags=list(protected_tags),
         )
         info = self._t.call("POST", "/api/v1/models", s.ModelOut, json=body.model_dump(mode="json"))
         model = Model(self._t, info)
@@ -138,8 +148,9 @@ class Client:
 
     # -- users and tokens --------------------------------------------------------------
 
-    def whoami(self) -> s.UserOut:
-        return self._t.call("GET", "/api/v1/me", s.UserOut)
+    def whoami(self) -> s.MeOut:
+        """You: name, teams, namespace roles, and whether this token is read-only."""
+        return self._t.call("GET", "/api/v1/me", s.MeOut)
 
     def create_user(self, name: str, is_admin: bool = False) -> s.UserOut:
         """Admins only."""
@@ -148,11 +159,6 @@ class Client:
 
     def list_users(self) -> list[s.UserOut]:
         return self._t.call("GET", "/api/v1/users", s.UserList).users
-
-    def create_token(self, user: str | None = None, name: str = "api") -> str:
-        """A new API token for you, or (admins) for ``user``. Only its hash is kept."""
-        body = {"user": user, "name": name}
-        return self._t.call("POST", "/api/v1/tokens", s.TokenOut, json=body).token
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -192,6 +198,3 @@ class Client:
             return [Deployment(self._t, d) for d in page.deployments], page.next_page_token
 
         return paginate(fetch)
-
-    def list_namespaces(self) -> list[s.NamespaceOut]:
-        return self._t.call("GET", "/api/v1/namespaces", s.NamespaceList).namespaces

@@ -23,6 +23,7 @@ def deployment_body(
     request_timeout_s: float | None = None,
     idle_ttl_s: float | None = None,
     deploy_on_predict: bool | None = None,
+    public: bool | None = None,
 ) -> dict[str, Any]:
     """The settings part of a deployment request; unset ones are left out."""
     body: dict[str, Any] = {
@@ -31,6 +32,7 @@ def deployment_body(
         "request_timeout_s": request_timeout_s,
         "idle_ttl_s": idle_ttl_s,
         "deploy_on_predict": deploy_on_predict,
+        "public": public,
     }
     batching = {"max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms}
     if any(v is not None for v in batching.values()):
@@ -109,8 +111,10 @@ class Deployment:
         request_timeout_s: float | None = None,
         idle_ttl_s: float | None = None,
         deploy_on_predict: bool | None = None,
+        public: bool | None = None,
     ) -> Deployment:
-        """Scale or reconfigure; live replicas follow without dropping requests."""
+        """Scale or reconfigure; live replicas follow without dropping requests. ``public``
+        lets anyone predict with it without a token."""
         body = deployment_body(
             replicas=replicas,
             max_batch_size=max_batch_size,
@@ -119,6 +123,7 @@ class Deployment:
             request_timeout_s=request_timeout_s,
             idle_ttl_s=idle_ttl_s,
             deploy_on_predict=deploy_on_predict,
+            public=public,
         )
         self.info = self._t.call("PATCH", self._path, s.DeploymentOut, json=body)
         return self

@@ -263,6 +263,15 @@ class Model(_Entity):
     def model_card(self) -> str | None:
         return self.info.model_card
 
+    @property
+    def teams(self) -> list[str]:
+        """The teams that may read it, when it is restricted."""
+        return list(self.info.teams)
+
+    @property
+    def protected_tags(self) -> list[str]:
+        return list(self.info.protected_tags)
+
     def refresh(self) -> Model:
         self._set(self._t.call("GET", self._path, s.ModelOut))
         return self
@@ -274,16 +283,27 @@ class Model(_Entity):
         metadata: Mapping[str, Any] | None = None,
         model_card: str | _Unset | None = UNSET,
         access: AccessLevel | str | None = None,
+        teams: Iterable[str] | None = None,
+        add_all_backend_roles: bool | None = None,
+        protected_tags: Iterable[str] | None = None,
     ) -> Model:
         """Change the fields given; ``None`` clears ``task``, ``description`` or
         ``model_card``. ``metadata`` is merged (a None value removes a key); ``metadata`` and
-        ``access`` cannot be cleared, so None leaves them as they are."""
+        ``access`` cannot be cleared, so None leaves them as they are. ``access``, ``teams``
+        (a restricted model's), ``add_all_backend_roles`` and ``protected_tags`` need the
+        right to manage the model."""
         changes: dict[str, Any] = {"task": task, "description": description}
         changes["model_card"] = model_card
         if metadata is not None:
             changes["metadata"] = dict(metadata)
         if access is not None:
             changes["access"] = access
+        if teams is not None:
+            changes["teams"] = list(teams)
+        if add_all_backend_roles is not None:
+            changes["add_all_backend_roles"] = add_all_backend_roles
+        if protected_tags is not None:
+            changes["protected_tags"] = list(protected_tags)
         body = {k: v for k, v in changes.items() if v is not UNSET}
         self._set(self._t.call("PATCH", self._path, s.ModelOut, json=body))
         return self
@@ -291,6 +311,24 @@ class Model(_Entity):
     def delete(self) -> None:
         """Delete the model with its versions, files, metrics and tags."""
         self._t.send("DELETE", self._path)
+
+    # -- grants ------------------------------------------------------------------------
+
+    def grants(self) -> dict[str, str]:
+        """User -> role (``reader`` or ``writer``) of the users it is granted to."""
+        found = self._t.call("GET", self._path + "/grants", s.GrantList).grants
+        return {g.user: str(g.role) for g in found}
+
+    def grant(self, user: str, role: str = "reader") -> dict[str, str]:
+        """Grant the model to ``user`` as ``reader`` or ``writer`` (private models too)."""
+        found = self._t.call(
+            "PUT", f"{self._path}/grants/{segment(user)}", s.GrantList, json={"role": role}
+        ).grants
+        return {g.user: str(g.role) for g in found}
+
+    def revoke_grant(self, user: str) -> dict[str, str]:
+        found = self._t.call("DELETE", f"{self._path}/grants/{segment(user)}", s.GrantList)
+        return {g.user: str(g.role) for g in found.grants}
 
     # -- versions ----------------------------------------------------------------------
 
@@ -576,6 +614,7 @@ class ModelVersion(_Entity):
         request_timeout_s: float | None = None,
         idle_ttl_s: float | None = None,
         deploy_on_predict: bool | None = None,
+        public: bool | None = None,
         name: str | None = None,
         backend: str | None = None,
         force: bool = False,
@@ -604,6 +643,7 @@ class ModelVersion(_Entity):
                 request_timeout_s=request_timeout_s,
                 idle_ttl_s=idle_ttl_s,
                 deploy_on_predict=deploy_on_predict,
+                public=public,
             ),
         }
         info = self._t.call("POST", DEPLOYMENTS, s.DeploymentOut, json=body)

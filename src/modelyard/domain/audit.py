@@ -290,10 +290,15 @@ def audited(
                 _touched.reset(token)
             if not successes:
                 return result
+            # The holder directly: the context variable was reset above.
             if isinstance(result, Model) and holder.model_id is None:
-                touched_model(result)
+                holder.namespace, holder.model, holder.model_id = (
+                    result.namespace,
+                    result.name,
+                    result.id,
+                )
             elif isinstance(result, ModelVersion):
-                touched_version(result)
+                holder.version = str(result.number)
             _record(auditor, holder, signature, action, actor, args, kwargs, AuditOutcome.SUCCESS)
             return result
 

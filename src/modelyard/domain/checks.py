@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from modelyard.domain.audit import Auditor, audited
 from modelyard.domain.entities import ModelVersion, User
 from modelyard.domain.enums import VersionState
 from modelyard.domain.ids import new_id
@@ -90,6 +91,11 @@ class VersionChecks:
         self._wake()
         return task
 
+    @property
+    def auditor(self) -> Auditor | None:
+        return self.registry.auditor
+
+    @audited("version.check")
     def rerun(self, actor: User, namespace: str, model_name: str, ref: str) -> Task:
         """(Writers) check a READY version again, e.g. after the server's environment changed."""
         _, version = self.registry.writable_version(actor, namespace, model_name, ref)

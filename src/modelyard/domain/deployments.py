@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.domain.access import Action, Guarded
 from modelyard.domain.audit import Auditor, audited, touched
-from modelyard.domain.directory import can
+from modelyard.domain.directory import can, writable_token
 from modelyard.domain.entities import ModelVersion, Page, User
 from modelyard.domain.enums import AccessLevel, VersionState
 from modelyard.domain.ids import Name, Tag, new_id
@@ -96,6 +96,11 @@ class DeploymentSettings(BaseModel):
     deploy_on_predict: bool = Field(
         default=False,
         description="A prediction to this deployment while it is STOPPED deploys it again.",
+    )
+    public: bool = Field(
+        default=False,
+        description="Anyone may predict with it by its id or V2 name, without a token; the "
+        "model itself stays as visible as its access level says.",
     )
 
 
@@ -410,11 +415,12 @@ class DeploymentService:
 
     def _writable(self, actor: User, deployment_id: str) -> Deployment:
         deployment = self.get(actor, deployment_id)
+        if actor.read_only:
+            writable_token(actor)
         if not can(actor, deployment.guarded, Action.DEPLOY):
             raise PermissionDenied(
                 f"only the owner ({deployment.model_owner}), namespace admins and admins may "
                 f"change the deployments of {deployment.namespace}/{deployment.model}"
-                + (" (and not with a read-only token)" if actor.read_only else "")
             )
         return deployment
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelyard.domain.access import Action, Guarded, Role, TokenScope, permits, power
@@ -36,6 +37,7 @@ from modelyard.domain.ids import Name, UserName, new_token
 from modelyard.domain.ports import MetadataStore
 from modelyard.errors import (
     AlreadyExists,
+    FailedPrecondition,
     InvalidArgument,
     ModelNotFound,
     NamespaceNotFound,
@@ -101,10 +103,10 @@ class FailedAuthLimiter:
 def _admin_only(actor: User, what: str) -> None:
     if not actor.is_admin:
         raise PermissionDenied(f"only admins may {what}")
-    _writable_token(actor)
+    writable_token(actor)
 
 
-def _writable_token(actor: User) -> None:
+def writable_token(actor: User) -> None:
     if actor.read_only:
         raise PermissionDenied("this token is read-only (scope 'read'); use a 'write' token")
 
@@ -119,6 +121,14 @@ def _role(value: Role | str | None, field: str, allowed: tuple[Role, ...]) -> Ro
             f"{field}: expected one of {[r.value for r in allowed]}, got {value!r}", field=field
         )
     return role
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewToken:
+    """A token just made: the secret (shown once) and how it is listed."""
+
+    token: str
+    info: TokenInfo
 
 
 class Directory:
@@ -179,20 +189,22 @@ class Directory:
             user = self.store.create_user(name=name, is_admin=True)
         except AlreadyExists:  # another server sharing the database got there first
             return None
-        return self._issue_token(user, "bootstrap", None, TokenScope.WRITE)
+        return self._issue_token(user, "bootstrap", None, TokenScope.WRITE).token
 
     def _issue_token(
         self, user: User, name: str, expires_at: datetime | None, scope: TokenScope
-    ) -> str:
+    ) -> NewToken:
         token = new_token()
-        self.store.add_token(
+        token_id = self.store.add_token(
             user_id=user.id,
             token_hash=hash_token(token),
             name=name,
             expires_at=expires_at,
             scope=scope,
         )
-        return token
+        info = self.store.get_token(token_id)
+        assert info is not None
+        return NewToken(token=token, info=info)
 
     # -- users and tokens --------------------------------------------------------------------
 
@@ -225,7 +237,7 @@ class Directory:
         name: str = "api",
         expires_at: datetime | None = None,
         scope: TokenScope | str = TokenScope.WRITE,
-    ) -> str:
+    ) -> NewToken:
         """A new token for the actor, or (admins only) for another user. A read-only token
         makes only read-only tokens."""
         try:
@@ -268,6 +280,8 @@ class Directory:
         found = self.store.get_token(token_id) if len(token_id) <= 64 else None
         if found is None or (found.user != actor.name and not actor.is_admin):
             raise NotFound(f"token {token_id} not found; `modelyard tokens list` shows yours")
+        if found.revoked_at is not None:
+            raise FailedPrecondition(f"token {token_id} was revoked at {found.revoked_at}")
         if found.user != actor.name:
             _admin_only(actor, "revoke other users' tokens")
         note(user=found.user, token=found.id, name=found.name)
@@ -354,7 +368,7 @@ class Directory:
 
     @audited("namespace.create")
     def create_namespace(self, actor: User, *, name: str, open: bool = False) -> Namespace:
-        _writable_token(actor)
+        writable_token(actor)
         note(open=open)
         created = self.store.create_namespace(
             name=Name.parse(name, "name"), open=open, admin_id=actor.id
@@ -372,7 +386,7 @@ class Directory:
             ):
                 raise PermissionDenied(f"only admins of namespace {name} may change it")
             raise NamespaceNotFound(f"namespace {name!r} not found")
-        _writable_token(actor)
+        writable_token(actor)
         return found
 
     @audited("namespace.update")
@@ -396,7 +410,7 @@ class Directory:
 
     def may_create_in(self, actor: User, namespace: str) -> None:
         """Refuse a model create in a closed namespace the actor may not write to."""
-        _writable_token(actor)
+        writable_token(actor)
         found = self.store.get_namespace(namespace)
         if found is None or found.open or actor.is_admin:
             return
@@ -458,7 +472,7 @@ def check_model(actor: User, model: Model, action: Action) -> None:
     if action == Action.READ:
         return
     if actor.read_only:
-        _writable_token(actor)
+        writable_token(actor)
     if not permits(held, action):
         raise PermissionDenied(_denied(model, action))
 

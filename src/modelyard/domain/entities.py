@@ -197,3 +197,13 @@ class TagEvent:
 class Page(Generic[T]):
     items: list[T] = field(default_factory=list)
     next_page_token: str | None = None
+
+
+#: Who calls without a token: only a deployment made public for predictions answers them.
+ANONYMOUS = User(
+    id="",
+    name="anonymous",
+    is_admin=False,
+    created_at=datetime(1970, 1, 1).astimezone(),
+    read_only=True,
+)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from modelyard.domain.audit import Auditor, audited
 from modelyard.domain.entities import FileEntry, ModelVersion, Page, User
 from modelyard.domain.enums import VersionState
 from modelyard.domain.ids import Digest, FilePath, new_id
@@ -129,6 +130,11 @@ class ImportService:
         self._wake()
         return self._public(task)
 
+    @property
+    def auditor(self) -> Auditor | None:
+        return self.registry.auditor
+
+    @audited("file.import")
     def import_files(
         self,
         actor: User,
@@ -147,6 +153,7 @@ class ImportService:
         params = self._params(files, sha256, finish)
         return self._submit(actor, target.model.id, target.version, params)
 
+    @audited("version.create")
     def create_version(
         self,
         actor: User,

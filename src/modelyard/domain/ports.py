@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from modelyard.domain.access import Memberships, Role, TokenScope
 from modelyard.domain.entities import (
     FileEntry,
     Metric,
@@ -21,6 +22,8 @@ from modelyard.domain.entities import (
     Namespace,
     Page,
     TagEvent,
+    Team,
+    TokenInfo,
     User,
 )
 from modelyard.domain.enums import VersionState
@@ -67,22 +70,86 @@ class MetadataStore(Protocol):
     def list_users(self) -> list[User]: ...
 
     def add_token(
-        self, *, user_id: str, token_hash: str, name: str, expires_at: datetime | None
+        self,
+        *,
+        user_id: str,
+        token_hash: str,
+        name: str,
+        expires_at: datetime | None,
+        scope: TokenScope = TokenScope.WRITE,
     ) -> str:
         """Store a token's hash for a user; returns the token's id."""
         ...
 
     def user_for_token(self, token_hash: str, now: datetime) -> User | None:
-        """The user a live (unexpired, unrevoked) token belongs to, or None."""
+        """The user a live (unexpired, unrevoked) token belongs to, with its memberships and
+        the token's scope and expiry, or None."""
+        ...
+
+    def memberships(self, user_id: str) -> Memberships:
+        """A user's teams, namespace roles and grants."""
+        ...
+
+    def list_tokens(self, user: str | None) -> list[TokenInfo]:
+        """A user's tokens (None: everyone's), revoked ones included."""
+        ...
+
+    def get_token(self, token_id: str) -> TokenInfo | None: ...
+
+    def revoke_token(self, token_id: str, at: datetime) -> str | None:
+        """Revoke a live token; its hash, or None if there was none to revoke."""
+        ...
+
+    # -- teams -----------------------------------------------------------------------------
+    def create_team(self, *, name: str, description: str | None) -> Team:
+        """Raises AlreadyExists if the name is taken."""
+        ...
+
+    def get_team(self, name: str) -> Team | None: ...
+
+    def list_teams(self) -> list[Team]: ...
+
+    def delete_team(self, name: str) -> bool: ...
+
+    def set_team_member(self, team: str, user: str, member: bool) -> Team: ...
+
+    def team_ids(self, names: list[str]) -> dict[str, str]:
+        """Name -> id of the teams among ``names`` that exist."""
+        ...
+
+    def set_model_teams(self, model_id: str, team_ids: list[str]) -> None:
+        """Replace the teams a restricted model lists."""
         ...
 
     # -- namespaces ------------------------------------------------------------------------
     def ensure_namespace(self, name: str) -> Namespace:
-        """Return the namespace, creating it if it does not exist yet."""
+        """Return the namespace, creating it (open, no members) if it does not exist yet."""
+        ...
+
+    def get_namespace(self, name: str) -> Namespace | None:
+        """A namespace with its members."""
+        ...
+
+    def create_namespace(self, *, name: str, open: bool, admin_id: str) -> Namespace:
+        """A new namespace whose one member is its admin. Raises AlreadyExists."""
+        ...
+
+    def update_namespace(self, name: str, *, open: bool) -> Namespace: ...
+
+    def set_namespace_member(self, namespace: str, user: str, role: Role | None) -> Namespace:
+        """Give a user a role in the namespace, or (None) take them out of it."""
         ...
 
     def list_namespaces(self, viewer: User) -> list[Namespace]:
-        """Namespaces holding a model ``viewer`` may read (every namespace for admins)."""
+        """Namespaces ``viewer`` is a member of or holds a readable model in (every
+        namespace for admins)."""
+        ...
+
+    # -- grants ----------------------------------------------------------------------------
+    def list_grants(self, model_id: str) -> list[tuple[str, Role]]: ...
+
+    def set_grant(self, model_id: str, user: str, role: Role | None) -> bool:
+        """Grant a model to a user (None: revoke); whether anything changed."""
         ...
 
     # -- models ----------------------------------------------------------------------------

@@ -381,8 +381,10 @@ class RegistryService(Directory):
         access: AccessLevel,
         teams: list[str],
         add_all: bool,
+        listed: tuple[str, ...] = (),
     ) -> list[str] | None:
-        """The team ids a model of that access level lists (None: it lists none)."""
+        """The team ids a model of that access level lists (None: it lists none). A user who
+        is not an admin adds only teams they are in (``listed``: the teams already there)."""
         if access != AccessLevel.RESTRICTED:
             if teams or add_all:
                 raise InvalidArgument(
@@ -412,7 +414,7 @@ class RegistryService(Directory):
             raise InvalidArgument("teams: expected distinct team names", field="teams")
         ids = self.teams_by_name(teams)
         if not actor.is_admin:
-            foreign = [t for t in teams if t not in actor.memberships.teams]
+            foreign = [t for t in teams if t not in actor.memberships.teams and t not in listed]
             if foreign:
                 raise InvalidArgument(
                     f"teams: you do not belong to team {foreign[0]!r}; only admins list teams "
@@ -523,7 +525,9 @@ class RegistryService(Directory):
             if teams is not None and not isinstance(teams, list | tuple):
                 raise InvalidArgument("teams: expected a list of team names", field="teams")
             owner = self._user(model.owner, "owner")
-            team_ids = self._model_teams(actor, owner, level, list(teams or ()), add_all)
+            team_ids = self._model_teams(
+                actor, owner, level, list(teams or ()), add_all, model.teams
+            )
             note(access=str(level), teams=list(teams or ()) if not add_all else "all")
         if checked:
             self.store.update_model(model.id, checked)
@@ -1002,10 +1006,7 @@ class RegistryService(Directory):
         metrics: list[MetricInput],
     ) -> list[Metric]:
         target = self.file_target(actor, namespace, model_name, ref)
-        if not self.can(actor, target.model, Action.WRITE):
-            raise PermissionDenied(
-                f"only the owner ({target.model.owner}) or an admin may log metrics"
-            )
+        check_model(actor, target.model, Action.WRITE)  # READY versions take metrics too
         if len(metrics) > MAX_METRICS_PER_CALL:
             raise InvalidArgument(
                 f"metrics: expected at most {MAX_METRICS_PER_CALL} per call, got {len(metrics)}",

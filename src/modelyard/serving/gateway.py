@@ -22,7 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from modelyard.domain.access import Action
 from modelyard.domain.deployments import Deployment, DeploymentService, DeploymentState
 from modelyard.domain.directory import can
-from modelyard.domain.entities import User
+from modelyard.domain.entities import ANONYMOUS, User
+from modelyard.domain.ids import Name
+from modelyard.domain.service import RegistryService
 from modelyard.errors import (
     DeploymentNotFound,
     FieldError,
@@ -54,7 +56,15 @@ class Gateway:
         pool = self.serving.pool(deployment_id)
         if pool is not None:
             return self._readable(actor, pool.deployment, deployment_id)
+        found = await self._stored(deployment_id)
+        if found is not None and found.settings.public:
+            return found
         return await run_in_threadpool(self.deployments.get, actor, deployment_id)
+
+    async def _stored(self, deployment_id: str) -> Deployment | None:
+        if not Name.valid(deployment_id):
+            return None
+        return await run_in_threadpool(self.deployments.store.get_deployment, deployment_id)
 
     async def by_name(self, actor: User, name: str) -> Deployment:
         for pool in self.serving.pools.values():
@@ -62,12 +72,35 @@ class Gateway:
                 return self._readable(actor, pool.deployment, name)
         return await run_in_threadpool(self.deployments.by_name, actor, name)
 
+    async def public(self, service: RegistryService, deployment_id: str) -> Deployment:
+        """For a caller without a token: the deployment, if it is public for predictions;
+        else the 401 any route without a token gives (which tells nothing of it)."""
+        pool = self.serving.pool(deployment_id)
+        found = pool.deployment if pool is not None else await self._stored(deployment_id)
+        if found is None or not found.settings.public:
+            service.authenticate(None)  # raises Unauthenticated, counted and audited
+        assert found is not None
+        return found
+
+    async def public_by_name(self, service: RegistryService, name: str) -> Deployment:
+        """:meth:`public` for a KServe V2 model name."""
+        for pool in self.serving.pools.values():
+            if pool.deployment.name == name and pool.deployment.settings.public:
+                return pool.deployment
+        found = None
+        if Name.valid(name):
+            found = await run_in_threadpool(self.deployments.store.find_deployment, name)
+        if found is None or not found.settings.public:
+            service.authenticate(None)
+        assert found is not None
+        return found
+
     async def by_version(self, actor: User, namespace: str, model: str, ref: str) -> Deployment:
         return await run_in_threadpool(self.deployments.for_version, actor, namespace, model, ref)
 
     @staticmethod
     def _readable(actor: User, deployment: Deployment, asked: str) -> Deployment:
-        if not can(actor, deployment.guarded, Action.READ):
+        if not (deployment.settings.public or can(actor, deployment.guarded, Action.READ)):
             raise DeploymentNotFound(f"deployment {asked} not found")
         return deployment
 
@@ -95,7 +128,11 @@ class Gateway:
         pool = self.serving.pool(deployment.id)
         if pool is not None and pool.ready():
             return pool
-        if deployment.state == DeploymentState.STOPPED and deployment.settings.deploy_on_predict:
+        if (
+            deployment.state == DeploymentState.STOPPED
+            and deployment.settings.deploy_on_predict
+            and actor is not ANONYMOUS  # a deploy is made by someone
+        ):
             await run_in_threadpool(self.deployments.redeploy, actor, deployment)
             return await self._wait_ready(deployment)
         if deployment.state != DeploymentState.ACTIVE:

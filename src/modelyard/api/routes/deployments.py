@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from modelyard.api import schemas as s
-from modelyard.api.deps import CallerDep
+from modelyard.api.deps import CallerDep, OptionalCallerDep
 from modelyard.domain.deployments import Deployment, DeploymentService
+from modelyard.domain.entities import ANONYMOUS, User
 from modelyard.errors import FailedPrecondition, Unavailable
 from modelyard.serving.gateway import Gateway
 
@@ -31,6 +32,14 @@ def gateway_of(request: Request) -> Gateway:
     if gateway is None:
         raise FailedPrecondition("serving is not enabled on this server")
     return gateway
+
+
+def public_gateway(request: Request) -> Gateway:
+    """The gateway, for a caller without a token; a server without serving has no public
+    deployment, so the answer is the usual 401."""
+    if request.app.state.gateway is None:
+        request.app.state.service.authenticate(None)
+    return gateway_of(request)
 
 
 async def get_gateway(request: Request) -> Gateway:
@@ -142,10 +151,19 @@ def _health(deployment: Deployment, ok: bool, what: str) -> JSONResponse:
 
 @router.post(DEPLOYMENT + "/predict", response_model=s.PredictOut)
 async def predict(
-    deployment_id: str, body: s.PredictIn, caller: CallerDep, gateway: GatewayDep
+    deployment_id: str,
+    body: s.PredictIn,
+    request: Request,
+    caller: OptionalCallerDep,
 ) -> s.PredictOut:
+    """Predict; without a token only with a deployment made ``public``."""
+    if caller is None:
+        gateway = public_gateway(request)
+        deployment = await gateway.public(request.app.state.service, deployment_id)
+        return await _predict(gateway, ANONYMOUS, deployment, body)
+    gateway = gateway_of(request)
     deployment = await gateway.by_id(caller.user, deployment_id)
-    return await _predict(gateway, caller, deployment, body)
+    return await _predict(gateway, caller.user, deployment, body)
 
 
 @router.post("/models/{namespace}/{model}/versions/{version}/predict", response_model=s.PredictOut)
@@ -160,13 +178,13 @@ async def predict_version(
     """Predict with the live deployment of a version, named by label, number or tag (the
     version tagged ``production``, say: a tag move re-routes the next request)."""
     deployment = await gateway.by_version(caller.user, namespace, model, version)
-    return await _predict(gateway, caller, deployment, body)
+    return await _predict(gateway, caller.user, deployment, body)
 
 
 async def _predict(
-    gateway: Gateway, caller: CallerDep, deployment: Deployment, body: s.PredictIn
+    gateway: Gateway, user: User, deployment: Deployment, body: s.PredictIn
 ) -> s.PredictOut:
-    done = await gateway.predict(caller.user, deployment, body.data)
+    done = await gateway.predict(user, deployment, body.data)
     d = done.deployment
     return s.PredictOut(
         predictions=done.result,

@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 
 from modelyard.api.deps import get_caller
 from modelyard.api.errors import status_for
-from modelyard.api.routes.deployments import gateway_of
+from modelyard.api.routes.deployments import gateway_of, public_gateway
 from modelyard.domain.deployments import Deployment, DeploymentState
-from modelyard.domain.entities import User
+from modelyard.domain.entities import ANONYMOUS, User
 from modelyard.errors import DeploymentNotFound, InvalidArgument, RegistryError, Unavailable
 from modelyard.serving import v2
 
@@ -35,13 +35,21 @@ async def _answer(work: Callable[[], Awaitable[Any]]) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=status_for(exc))
 
 
-async def _deployment(request: Request, name: str, version: str | None) -> tuple[User, Deployment]:
-    """The caller, and the deployment named ``name`` serving ``version`` (any, when None)."""
-    caller = await get_caller(request)
-    deployment = await gateway_of(request).by_name(caller.user, name)
+async def _deployment(
+    request: Request, name: str, version: str | None, *, public: bool = False
+) -> tuple[User, Deployment]:
+    """The caller, and the deployment named ``name`` serving ``version`` (any, when None);
+    with ``public`` (inference), a caller without a token reaches a public deployment."""
+    if public and "authorization" not in request.headers:
+        user = ANONYMOUS
+        gateway = public_gateway(request)
+        deployment = await gateway.public_by_name(request.app.state.service, name)
+    else:
+        user = (await get_caller(request)).user
+        deployment = await gateway_of(request).by_name(user, name)
     if version is not None and version not in (deployment.version, str(deployment.version_number)):
         raise DeploymentNotFound(f"model {name} serves version {deployment.version}, not {version}")
-    return caller.user, deployment
+    return user, deployment
 
 
 @router.get("/health/live")
@@ -107,7 +115,7 @@ async def version_infer(request: Request, name: str, version: str) -> JSONRespon
 
 
 async def _infer(request: Request, name: str, version: str | None) -> dict[str, Any]:
-    user, deployment = await _deployment(request, name, version)
+    user, deployment = await _deployment(request, name, version, public=True)
     try:
         body = await request.json()
     except ValueError:

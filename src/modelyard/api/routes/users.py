@@ -1,4 +1,4 @@
-"""/api/v1/me, users, tokens and namespaces."""
+"""/api/v1/me, users and tokens."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from modelyard.api.deps import CallerDep
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
-@router.get("/me", response_model=s.UserOut)
-async def whoami(caller: CallerDep) -> s.UserOut:
-    return s.UserOut.from_entity(caller.user)
+@router.get("/me", response_model=s.MeOut)
+async def whoami(caller: CallerDep) -> s.MeOut:
+    """You, your teams, your namespace roles and your token's scope."""
+    return s.MeOut.from_caller(caller.user)
 
 
 @router.post("/users", status_code=201, response_model=s.UserOut)
@@ -24,6 +25,7 @@ async def create_user(body: s.UserCreate, caller: CallerDep) -> s.UserOut:
 
 @router.get("/users", response_model=s.UserList)
 async def list_users(caller: CallerDep) -> s.UserList:
+    """Admins only."""
     return s.UserList(
         users=[s.UserOut.from_entity(u) for u in await caller(caller.service.list_users)]
     )
@@ -32,15 +34,30 @@ async def list_users(caller: CallerDep) -> s.UserList:
 @router.post("/tokens", status_code=201, response_model=s.TokenOut)
 async def create_token(body: s.TokenCreate, caller: CallerDep) -> s.TokenOut:
     """A new API token, for you or (admins) for another user. Shown once."""
-    token = await caller(
-        caller.service.create_token, user=body.user, name=body.name, expires_at=body.expires_at
+    new = await caller(
+        caller.service.create_token,
+        user=body.user,
+        name=body.name,
+        expires_at=body.expires_at,
+        scope=body.scope,
     )
-    return s.TokenOut(token=token, user=body.user or caller.user.name)
+    return s.TokenOut(
+        token=new.token,
+        user=new.info.user,
+        id=new.info.id,
+        scope=new.info.scope,
+        expires_at=new.info.expires_at,
+    )
 
 
-@router.get("/namespaces", response_model=s.NamespaceList)
-async def list_namespaces(caller: CallerDep) -> s.NamespaceList:
-    found = await caller(caller.service.list_namespaces)
-    return s.NamespaceList(
-        namespaces=[s.NamespaceOut(name=n.name, created_at=n.created_at) for n in found]
-    )
+@router.get("/tokens", response_model=s.TokenList)
+async def list_tokens(caller: CallerDep, user: str | None = None) -> s.TokenList:
+    """Your tokens (never the secrets); admins: another user's, or ``user=*`` everyone's."""
+    found = await caller(caller.service.list_tokens, user=user)
+    return s.TokenList(tokens=[s.TokenInfoOut.from_entity(t) for t in found])
+
+
+@router.delete("/tokens/{token_id}", response_model=s.TokenInfoOut)
+async def revoke_token(token_id: str, caller: CallerDep) -> s.TokenInfoOut:
+    """Revoke one of your tokens (admins: anyone's); it stops working at once."""
+    return s.TokenInfoOut.from_entity(await caller(caller.service.revoke_token, token_id))
