@@ -150,7 +150,8 @@ def build_imports(
         max_bytes=settings.import_max_bytes,
         s3_options={k: v for k, v in s3_options.items() if v is not None},
     )
-    imports = ImportService(service, tasks, fetcher, wake=runner.wake)
+    limits = BundleLimits(max_total_size=settings.bundle_max_size, spool_dir=settings.home)
+    imports = ImportService(service, tasks, fetcher, wake=runner.wake, bundle_limits=limits)
     runner.handle(TaskKind.IMPORT_FILES, imports.run)
     return imports
 

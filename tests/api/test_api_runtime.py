@@ -56,6 +56,7 @@ def test_runtime_is_stored_and_finishing_queues_a_check_run(checks_api: Any) -> 
             "conda_env",
             "docker_image",
             "example",
+            "text_embedding",
         )
     }
     first = version["checks"]

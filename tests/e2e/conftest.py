@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import Server, running_server
 
 from modelyard import Client
+from server_support import Server, running_server
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner, Result
-from e2e_support import Server
 
 from modelyard.cli.main import main
+from server_support import Server
 
 Run = Callable[..., Result]
 

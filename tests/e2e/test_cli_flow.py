@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import BIG, Server, bundle, digests
+from e2e_support import BIG, bundle, digests
+
+from server_support import Server
 
 MODELYARD = Path(sys.executable).parent / "modelyard"
 

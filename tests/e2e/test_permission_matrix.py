@@ -3,7 +3,7 @@
 The table below is the documentation: docs/access.md shows it, rendered by
 :func:`render_table`, and a test checks the two agree. Each cell is what a user in that role
 gets when trying that action on a model of that access level, the same on every surface
-(REST, the SDK, the CLI):
+(REST, the SDK, the CLI, and DeepDev's and OpenSearch's APIs for the actions they have):
 
 - ``ok``: allowed;
 - ``hide``: 404, the model does not exist for them (listings leave it out);
@@ -28,7 +28,6 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from e2e_support import Server, running_server
 
 from modelyard import Client
 from modelyard.cli.main import main
@@ -39,6 +38,7 @@ from modelyard.errors import (
     RegistryError,
     Unauthenticated,
 )
+from server_support import Server, running_server
 
 ROLES = (
     "anonymous",
@@ -76,6 +76,8 @@ TABLE: dict[str, tuple[str, str, str]] = {
 }
 
 NS = "matrix"
+DEEPDEV = "deepdev"  # the namespace of DeepDev's dialect
+OPENSEARCH = "opensearch"  # the namespace of OpenSearch's model groups
 TEAM = "analysts"
 USERS = {
     "unrelated user": "ursula",
@@ -118,7 +120,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A server (no failed-authentication limit: the anonymous row makes many 401s on
     purpose), the users, a team, a closed namespace with a reader, a writer and an admin, and
     one model per access level owned by olivia, each granted to greta (reader) and gwen
-    (writer), with version 1 PENDING and its protected tag ``production``."""
+    (writer), with version 1 PENDING and its protected tag ``production``; the same again in
+    the namespaces of DeepDev's models and of OpenSearch's model groups."""
     home = tmp_path_factory.mktemp("matrix-home")
     with (
         running_server(home, "--auth-failure-limit", "0") as server,
@@ -131,36 +134,43 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         admin.create_team(TEAM)
         for name in ("tess", "olivia"):
             admin.add_team_member(TEAM, name)
-        admin.create_namespace(NS)
-        for name, role in (("nora", "reader"), ("walt", "writer"), ("nadia", "admin")):
-            admin.set_namespace_member(NS, name, role)
-        admin.set_namespace_member(NS, "olivia", "writer")
-        admin.remove_namespace_member(NS, "admin")  # its creator; an admin anyway
+        for ns in (NS, DEEPDEV, OPENSEARCH):
+            admin.create_namespace(ns)
+            for name, role in (("nora", "reader"), ("walt", "writer"), ("nadia", "admin")):
+                admin.set_namespace_member(ns, name, role)
+            admin.set_namespace_member(ns, "olivia", "writer")
+            admin.remove_namespace_member(ns, "admin")  # its creator; an admin anyway
         with Client(server.url, tokens["owner"]) as owner:
-            for level in LEVELS:
+            groups = {}
+            for ns, level in itertools.product((NS, DEEPDEV, OPENSEARCH), LEVELS):
                 model = owner.new_model(
                     f"m-{level}",
-                    namespace=NS,
+                    namespace=ns,
                     access=level,
                     teams=[TEAM] if level == "restricted" else None,
                     protected_tags=["production"],
                 )
-                model.new_model_version("1", unique_tags=["production"])
+                version = model.new_model_version("1", unique_tags=["production"])
                 model.grant("greta", "reader")
                 model.grant("gwen", "writer")
+                if ns == OPENSEARCH:
+                    groups[level] = {"group": model.id, "model": version.id}
         empty_home = tmp_path_factory.mktemp("no-token-home")
-        yield {"server": server, "tokens": tokens, "empty_home": empty_home}
+        yield {"server": server, "tokens": tokens, "empty_home": empty_home, "groups": groups}
 
 
 _counter = itertools.count()
 
 
-def _spare_version(world: dict[str, Any], level: str) -> str:
-    """A fresh PENDING version for a delete attempt."""
+def _spare_version(world: dict[str, Any], level: str, ns: str = NS) -> str:
+    """A fresh PENDING version for a delete attempt; its label."""
+    return _spare(world, level, ns).version
+
+
+def _spare(world: dict[str, Any], level: str, ns: str) -> Any:
     label = f"d{next(_counter)}"
     with Client(world["server"].url, world["server"].admin_token) as admin:
-        admin.get_model(f"{NS}/m-{level}").new_model_version(label)
-    return label
+        return admin.get_model(f"{ns}/m-{level}").new_model_version(label)
 
 
 # -- the three surfaces ---------------------------------------------------------------------
@@ -271,6 +281,90 @@ def cli(world: dict[str, Any], role: str, level: str, action: str) -> str:
     return f"exit {result.exit_code}: {text}"
 
 
+#: What DeepDev's API can express: its routes read, list, deploy and set private or public.
+DEEPDEV_ACTIONS = ("read", "list", "deploy", "manage")
+
+
+def deepdev(world: dict[str, Any], role: str, level: str, action: str) -> str:
+    if action not in DEEPDEV_ACTIONS or (action == "manage" and level == "restricted"):
+        return expected(role, level, action)  # not expressible there
+    server: Server = world["server"]
+    headers = {} if role == "anonymous" else {"Authorization": f"Bearer {world['tokens'][role]}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
+        if action == "read":
+            r = http.get(f"/api/v1.0/model/m-{level}/1")
+        elif action == "list":
+            r = http.get("/api/v1.0/models")
+            if r.status_code == 200:
+                names = [m["name"] for m in r.json()["models"]]
+                return "ok" if f"m-{level}" in names else "hide"
+        elif action == "deploy":
+            r = http.put(f"/api/v1.0/deployment/m-{level}/1")
+        else:
+            r = http.patch(f"/api/v1.0/model/m-{level}/1", json={"private": level == "private"})
+    if r.status_code in (200, 202):
+        return "ok"
+    code = r.json()["error"]["code"]
+    if r.status_code == 409 and code == "FAILED_PRECONDITION":
+        return "ok"
+    return {401: "auth", 403: "deny", 404: "hide"}.get(r.status_code, f"{r.status_code} {code}")
+
+
+#: What OpenSearch's API can express: tags are not in it.
+OPENSEARCH_ACTIONS = ("read", "list", "write", "deploy", "manage", "delete")
+ML = "/_plugins/_ml"
+
+
+def opensearch(world: dict[str, Any], role: str, level: str, action: str) -> str:
+    if action not in OPENSEARCH_ACTIONS:
+        return expected(role, level, action)  # not expressible there
+    server: Server = world["server"]
+    headers = {} if role == "anonymous" else {"Authorization": f"Bearer {world['tokens'][role]}"}
+    ids = world["groups"][level]
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as http:
+        if action == "read":
+            r = http.get(f"{ML}/model_groups/{ids['group']}")
+        elif action == "list":
+            r = http.post(f"{ML}/model_groups/_search", json={"size": 100})
+            if r.status_code == 200:
+                names = [hit["_source"]["name"] for hit in r.json()["hits"]["hits"]]
+                return "ok" if f"m-{level}" in names else "hide"
+        elif action == "write":  # a new model (version) in the group
+            r = http.post(f"{ML}/models/meta", json=_os_meta(ids["group"]))
+        elif action == "deploy":
+            r = http.post(f"{ML}/models/{ids['model']}/_deploy")
+        elif action == "manage":
+            access: dict[str, Any] = {"access_mode": level}
+            if level == "restricted":
+                access["backend_roles"] = [TEAM]
+            r = http.put(f"{ML}/model_groups/{ids['group']}", json=access)
+        else:
+            r = http.delete(f"{ML}/models/{_spare(world, level, OPENSEARCH).id}")
+    if r.status_code in (200, 201):
+        return "ok"
+    kind = r.json()["error"]["type"]
+    if r.status_code == 400 and kind == "status_exception":
+        return "ok"  # past the permission check, stopped by the version's state
+    return {401: "auth", 403: "deny", 404: "hide"}.get(r.status_code, f"{r.status_code} {kind}")
+
+
+def _os_meta(group: str) -> dict[str, Any]:
+    return {
+        "name": "matrix",
+        "version": "1.0.0",
+        "model_format": "TORCH_SCRIPT",
+        "model_group_id": group,
+        "model_content_hash_value": "0" * 64,
+        "model_content_size_in_bytes": 10,
+        "total_chunks": 1,
+        "model_config": {
+            "model_type": "bert",
+            "embedding_dimension": 8,
+            "framework_type": "sentence_transformers",
+        },
+    }
+
+
 class _environment:
     """No token from the environment or a token file for the anonymous row."""
 
@@ -299,6 +393,8 @@ SURFACES: dict[str, Callable[[dict[str, Any], str, str, str], str]] = {
     "rest": rest,
     "sdk": sdk,
     "cli": cli,
+    "deepdev": deepdev,
+    "opensearch": opensearch,
 }
 
 

@@ -6,10 +6,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_support import BIG, Server, bundle, digests
+from e2e_support import BIG, bundle, digests
 
 from modelyard import Client, FailedPrecondition, ModelNotFound
 from modelyard.domain.enums import FileStorage, VersionState
+from server_support import Server
 
 
 def unique(prefix: str) -> str:

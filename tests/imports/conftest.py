@@ -3,36 +3,22 @@ test registry with 127.0.0.1 explicitly allowed (the SSRF guard refuses it by de
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from imports_support import Handler, Imports, Source, make_imports
+from imports_support import Imports, make_imports
 
+from http_source import Source, serving_files
 from modelyard.imports.guard import AddressPolicy
 from modelyard.imports.sources import UrlFetcher
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> Iterator[Source]:
-    root = tmp_path / "source"
-    root.mkdir()
-
-    def handler(*args: Any) -> Handler:
-        return Handler(*args, directory=str(root))
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Source(root=root, url=f"http://127.0.0.1:{httpd.server_address[1]}")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serving_files(tmp_path / "source") as served:
+        yield served
 
 
 @pytest.fixture

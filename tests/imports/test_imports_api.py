@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from imports_support import Imports, Source, make_imports
+from imports_support import Imports, make_imports
 
+from http_source import Source
 from modelyard.imports.guard import AddressPolicy
 from modelyard.imports.sources import UrlFetcher
 

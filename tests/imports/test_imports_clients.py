@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import uvicorn
 from click.testing import CliRunner
-from imports_support import Source
 
+from http_source import Source
 from modelyard import Client
 from modelyard.cli.main import main
 from modelyard.config import Settings

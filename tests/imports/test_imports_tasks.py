@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from imports_support import Imports, Source, make_imports
+from imports_support import Imports, make_imports
 
+from http_source import Source
 from modelyard.domain.tasks import TaskState
+from modelyard.errors import InvalidArgument
 from modelyard.imports.guard import AddressPolicy, SourceError
 from modelyard.imports.sources import UrlFetcher
 from modelyard.runner import TaskRunner
@@ -182,3 +184,44 @@ def test_the_task_store_maps_every_column(registry: Any, imports: Imports, sourc
         "admin",
     )
     assert stored.params["finish"] is True and stored.state == TaskState.CREATED
+
+
+def _card_version(registry: Any, imports: Imports, source: Source, card: bytes) -> Any:
+    registry.service.create_model(registry.admin, name="m")
+    files = {"README.md": source.add("README.md", card), "w.bin": source.add("w.bin", b"w")}
+    _, task = imports.service.create_version(
+        registry.admin, "default", "m", files, card_file="README.md", label="1"
+    )
+    assert imports.runner.run_pending() == 1
+    return imports.service.get_task(registry.admin, task.id)
+
+
+def test_a_card_file_becomes_the_model_card_once_the_version_is_ready(
+    registry: Any, imports: Imports, source: Source
+):
+    task = _card_version(registry, imports, source, "# m\n\nSees ✓ and ✗.\n".encode())
+    assert task.state == TaskState.COMPLETED
+    assert registry.service.get_model(registry.admin, "default", "m").model_card == (
+        "# m\n\nSees ✓ and ✗.\n"
+    )
+
+
+def test_a_card_file_that_is_not_text_fails_the_version(
+    registry: Any, imports: Imports, source: Source
+):
+    task = _card_version(registry, imports, source, b"\xff\xfe\x00binary")
+    assert task.state == TaskState.FAILED and "README.md, the model card, is not UTF-8" in str(
+        task.error
+    )
+    version = registry.service.get_version(registry.admin, "default", "m", "1")
+    assert version.state == "FAILED"
+    assert registry.service.get_model(registry.admin, "default", "m").model_card is None
+
+
+def test_a_card_file_must_be_one_of_the_files(registry: Any, imports: Imports, source: Source):
+    registry.service.create_model(registry.admin, name="m")
+    with pytest.raises(InvalidArgument, match=r"card_file: 'card\.md' is not one of the files"):
+        imports.service.create_version(
+            registry.admin, "default", "m", {"a": source.add("a", b"1")}, card_file="card.md"
+        )
+    assert registry.service.list_versions(registry.admin, "default", "m").items == []

@@ -546,3 +546,36 @@ def test_a_bundle_with_nothing_recognizable(tmp_path: Path) -> None:
     assert failed.message.startswith("no model recognized in the bundle")
     skipped = [k for k, r in results.items() if r.message == "not run: runtime.spec failed"]
     assert "model.loads" in skipped and "python.version" in skipped
+
+
+@pytest.mark.parametrize(
+    ("source", "status", "says"),
+    [
+        (
+            "def init():\n    pass\n\ndef run(raw_data):\n    return raw_data\n",
+            CheckStatus.PASS,
+            "score.py defines init() and run(raw_data)",
+        ),
+        (
+            "def run(raw_data):\n    return raw_data\n",
+            CheckStatus.FAIL,
+            "defines run() but no init()",
+        ),
+        (
+            "def init(path):\n    pass\n\ndef run(raw_data):\n    return raw_data\n",
+            CheckStatus.FAIL,
+            "init(path) needs arguments",
+        ),
+        (
+            "def init():\n    pass\n\ndef run(raw_data, extra):\n    return raw_data\n",
+            CheckStatus.FAIL,
+            "cannot be called as run(raw_data)",
+        ),
+    ],
+)
+def test_azure_ml_style_scripts_are_checked_for_init_and_run(
+    tmp_path: Path, source: str, status: CheckStatus, says: str
+):
+    (tmp_path / "score.py").write_text(source)
+    result = check(tmp_path)["entry_point.signatures"]
+    assert (result.status, says in result.message) == (status, True), result.message

@@ -20,7 +20,7 @@ from sklearn.linear_model import LinearRegression
 from modelyard.domain.runtime import Flavor, RuntimeSpec
 from modelyard.errors import InvalidArgument
 from modelyard.runtime.bundle import defines_class, write_bundle
-from modelyard.runtime.detect import detect, is_torchscript
+from modelyard.runtime.detect import completed, detect, is_torchscript
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:
@@ -343,3 +343,29 @@ def test_hidden_files_and_caches_are_not_the_bundle(tmp_path: Path):
         (tmp_path / hidden).mkdir()
         joblib_model(tmp_path / hidden / "model.joblib")
     assert detect(tmp_path).model_file == "model.onnx"
+
+
+def test_a_given_spec_takes_its_environment_from_the_conda_file_it_names(tmp_path: Path):
+    write(
+        tmp_path,
+        {
+            "env/deps.yml": """
+                name: serving
+                dependencies:
+                  - python=3.11
+                  - pip:
+                    - scikit-learn>=1.4
+                    - joblib
+            """,
+            "requirements.txt": "numpy\n",
+            "serve.py": "def init():\n    pass\n",
+        },
+    )
+    spec = RuntimeSpec(flavor=Flavor.PYTHON, entry_point="serve.py", conda_env="env/deps.yml")
+    done = completed(spec, tmp_path)
+    assert done.requirements == ["scikit-learn>=1.4", "joblib"]  # the named file wins
+    assert done.python_version == "3.11"
+    pinned = spec.model_copy(update={"requirements": ["torch"]})
+    assert completed(pinned, tmp_path).requirements == ["torch"]  # what is given stays
+    plain = RuntimeSpec(flavor=Flavor.PYTHON, entry_point="serve.py")
+    assert completed(plain, tmp_path).requirements == ["numpy"]

@@ -510,3 +510,27 @@ def test_gesund_schema_with_several_candidates_asks_for_response(tmp_path: Path)
     )
     with pytest.raises(InvalidArgument, match=r"named Response .*found A, B"):
         load_predictor(tmp_path, RuntimeSpec(flavor=Flavor.GESUND))
+
+
+def test_an_azure_ml_script_gets_init_then_run_with_json_text(tmp_path: Path):
+    write(
+        tmp_path,
+        {
+            "score.py": """
+                import json
+
+                calls = []
+
+                def init():
+                    calls.append("init")
+
+                def run(raw_data):
+                    assert isinstance(raw_data, str)
+                    calls.append("run")
+                    return {"total": sum(json.loads(raw_data)["data"]), "calls": list(calls)}
+            """
+        },
+    )
+    predictor = load_predictor(tmp_path, RuntimeSpec(flavor=Flavor.PYTHON, entry_point="score.py"))
+    assert predictor.predict({"data": [1, 2, 3.5]}) == {"total": 6.5, "calls": ["init", "run"]}
+    assert predictor.predict({"data": [1]})["calls"] == ["init", "run", "run"]

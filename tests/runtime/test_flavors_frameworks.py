@@ -553,12 +553,12 @@ def test_loading_a_missing_or_misnamed_file_says_what_to_fix(tmp_path: Path) -> 
 
 
 def test_importing_a_flavor_module_imports_no_framework() -> None:
-    modules = ("sklearn", "onnx", "torch", "keras")
+    modules = ("sklearn", "onnx", "torch", "keras", "embedding")
     code = (
         "import sys\n"
         + "".join(f"import modelyard.runtime.flavors.{m}\n" for m in modules)
         + "heavy = ('torch', 'keras', 'onnx', 'onnxruntime', 'sklearn', 'skops', 'joblib', "
-        "'numpy')\n"
+        "'numpy', 'tokenizers')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(

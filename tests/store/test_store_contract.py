@@ -96,6 +96,8 @@ def test_create_and_get_model(store: SqlMetadataStore, alice: User) -> None:
         "private",
     )
     assert store.get_model("default", "churn") is None
+    assert store.get_model_by_id(made.id) == got
+    assert store.get_model_by_id("0" * 32) is None
 
 
 def test_duplicate_model_name_in_namespace(store: SqlMetadataStore, alice: User, bob: User) -> None:

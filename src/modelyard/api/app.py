@@ -29,6 +29,7 @@ from modelyard.api.routes import (
     versions,
 )
 from modelyard.api.routes import webhooks as webhook_routes
+from modelyard.dialects import deepdev, opensearch
 from modelyard.dispatcher import Dispatcher
 from modelyard.domain.bundles import BundleLimits, Bundles
 from modelyard.domain.checks import VersionChecks
@@ -116,6 +117,8 @@ def create_app(
         app.include_router(module.router)
     app.include_router(events.router)
     app.include_router(webhook_routes.router)
+    app.mount(deepdev.PREFIX, deepdev.create_deepdev_app(app))
+    app.mount(opensearch.PREFIX, opensearch.create_opensearch_app(app))
     return app
 
 

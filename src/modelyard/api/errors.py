@@ -17,6 +17,7 @@ from modelyard.errors import (
     Conflict,
     DeadlineExceeded,
     ErrorCode,
+    FieldError,
     InvalidArgument,
     ModelError,
     NotFound,
@@ -108,8 +109,9 @@ def registry_error_response(request: Request, exc: RegistryError) -> JSONRespons
     )
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def field_errors(exc: RequestValidationError) -> list[FieldError]:
+    """Each problem FastAPI found in a request, as a field (dotted, without the ``body``
+    prefix) and a message a person reads; dialects give them in their own shapes."""
     errors = []
     for err in exc.errors():
         field = _field(tuple(err.get("loc", ())))
@@ -122,9 +124,17 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             msg = "field required"
         else:
             msg = err.get("msg", "invalid")
-        errors.append({"field": field, "message": msg})
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
-    return problem(request, 422, str(ErrorCode.INVALID_ARGUMENT), detail, errors)
+        errors.append(FieldError(field=field, message=msg))
+    return errors
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors(exc)
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "invalid request"
+    return problem(
+        request, 422, str(ErrorCode.INVALID_ARGUMENT), detail, [e.to_dict() for e in errors]
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,7 +1,9 @@
 """A cap on request bodies that are read into memory (JSON), answered as problem+json.
 
-File uploads (``PUT .../files/{path}``, ``PUT .../uploads/{id}``, ``PUT .../bundle``)
-stream to disk and are exempt.
+File uploads (``PUT .../files/{path}``, ``PUT .../uploads/{id}``, ``PUT .../bundle``, and
+OpenSearch ML Commons' ``POST /_plugins/_ml/models/{id}/chunk/{n}``, raw bytes labelled
+``application/json`` that the dialect streams and limits to one chunk's size) stream to disk
+and are exempt.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ MAX_JSON_BODY = 16 * 1024 * 1024
 _UPLOAD = re.compile(
     r"^/api/v1/models/[^/]+/[^/]+/(versions/[^/]+/)?(files/.+|uploads/[^/]+|bundle)$"
 )
+
+_STREAMED_POST = re.compile(r"^/_plugins/_ml/models/[^/]+/chunk/[^/]+$")
 
 
 class _TooLarge(Exception):
@@ -39,7 +43,7 @@ class BodyLimitMiddleware:
         self.max_predict_body = max_predict_body or max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"] == "PUT" and _UPLOAD.match(scope["path"])):
+        if scope["type"] != "http" or self._streamed(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         limit = self.max_predict_body if _PREDICT.match(scope["path"]) else self.max_body
@@ -70,6 +74,12 @@ class BodyLimitMiddleware:
             if started:
                 raise
             await self._reject(scope, send, limit)
+
+    @staticmethod
+    def _streamed(method: str, path: str) -> bool:
+        return (method == "PUT" and bool(_UPLOAD.match(path))) or (
+            method == "POST" and bool(_STREAMED_POST.match(path))
+        )
 
     async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         request_id = scope.get("state", {}).get("request_id", "")

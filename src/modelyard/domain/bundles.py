@@ -34,12 +34,13 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
 from modelyard.domain.entities import FileEntry, ModelVersion, User
 from modelyard.domain.enums import FileStorage
 from modelyard.domain.ids import FilePath
+from modelyard.domain.runtime import RuntimeSpec
 from modelyard.domain.service import FileTarget, RegistryService
 from modelyard.errors import IntegrityError, InvalidArgument
 
@@ -155,9 +156,14 @@ class Bundles:
         model_name: str,
         ref: str,
         archive: BinaryIO | IO[bytes],
+        *,
+        locate_model_file: bool = False,
     ) -> list[FileEntry]:
         """Store every file member of the zip ``archive`` as a file of a PENDING version (a
-        path already there is replaced); all or nothing."""
+        path already there is replaced); all or nothing. With ``locate_model_file``, a
+        text-embedding runtime that names no model file gets the zip's one model member, and
+        the tokenizer beside it (OpenSearch ML Commons' zips: a ``.pt`` or ``.onnx`` file and
+        ``tokenizer.json``, at the top or in a folder); the zip is refused without one."""
         target = self.service.file_target(actor, namespace, model_name, ref, write=True)
         try:
             zf = zipfile.ZipFile(archive)
@@ -167,9 +173,15 @@ class Bundles:
             ) from None
         with zf:
             members = self._check_headers(zf)
+            runtime = None
+            if locate_model_file and target.version is not None:
+                runtime = _located(target.version.runtime, [m.path for m in members])
             for member in members:
                 self._inflate(zf, member, None)
-            return self._store(zf, target, members)
+            entries = self._store(zf, target, members)
+        if runtime is not None:
+            self.service.update_version(actor, namespace, model_name, ref, {"runtime": runtime})
+        return entries
 
     def _check_headers(self, zf: zipfile.ZipFile) -> list[_Member]:
         infos = zf.infolist()
@@ -291,6 +303,32 @@ class _Out:
             data = b"".join(self._chunks)
             self._chunks.clear()
             yield data
+
+
+def _located(spec: RuntimeSpec | None, paths: list[str]) -> RuntimeSpec | None:
+    """``spec`` with the model file and tokenizer found among a zip's member ``paths`` (None:
+    nothing to fill in); InvalidArgument when there is not exactly one model member."""
+    if spec is None or spec.text_embedding is None or spec.model_file is not None:
+        return None
+    suffix = {"TORCH_SCRIPT": ".pt", "ONNX": ".onnx"}[spec.text_embedding.model_format]
+    found = [p for p in paths if p.lower().endswith(suffix)]
+    if len(found) != 1:
+        raise InvalidArgument(
+            f"body: expected one {suffix} model file in the zip, found "
+            f"{len(found)} ({', '.join(found[:5]) or 'none'}); nothing was stored",
+            field="body",
+        )
+    folder = PurePosixPath(found[0]).parent
+    tokenizer = spec.text_embedding.tokenizer_file
+    beside = (folder / tokenizer).as_posix() if folder != PurePosixPath(".") else tokenizer
+    if beside not in paths:
+        raise InvalidArgument(
+            f"body: expected {beside} beside the model file {found[0]} in the zip; nothing "
+            "was stored",
+            field="body",
+        )
+    settings = spec.text_embedding.model_copy(update={"tokenizer_file": beside})
+    return spec.model_copy(update={"model_file": found[0], "text_embedding": settings})
 
 
 def _chunks(zf: zipfile.ZipFile, member: _Member) -> Iterator[bytes]:

@@ -388,6 +388,12 @@ class DeploymentService:
             )
         return page.items[0]
 
+    def newest_of_version(self, actor: User, version_id: str) -> Deployment | None:
+        """The newest deployment (live or not) of a version, if ``actor`` may read its model;
+        None when it was never deployed or is not visible."""
+        page = self.store.list_deployments(actor, version_id=version_id, page_size=1)
+        return page.items[0] if page.items else None
+
     def list(
         self,
         actor: User,

@@ -144,7 +144,9 @@ class Directory:
 
     # -- authentication ----------------------------------------------------------------------
 
-    def authenticate(self, token: str | None) -> User:
+    def authenticate(self, token: str | None, user: str | None = None) -> User:
+        """The user of an API token; with ``user`` (HTTP Basic: a user name and a token as
+        its password) the token must be that user's."""
         client = current_request().client
         self.auth_limiter.check(client)
         if not token:
@@ -158,16 +160,20 @@ class Directory:
             and now - known[1] < TOKEN_RECHECK
             and (known[0].token_expires_at is None or now < known[0].token_expires_at)
         ):
-            return known[0]
-        user = self.store.user_for_token(key, now)
-        if user is None:
-            self._tokens.pop(key, None)
-            self._auth_failed("invalid, expired or revoked token")
-            raise Unauthenticated("invalid, expired or revoked token")
-        if len(self._tokens) >= 10_000:  # many clients: start over rather than grow
-            self._tokens.clear()
-        self._tokens[key] = (user, now)
-        return user
+            found: User | None = known[0]
+        else:
+            found = self.store.user_for_token(key, now)
+            if found is None:
+                self._tokens.pop(key, None)
+                self._auth_failed("invalid, expired or revoked token")
+                raise Unauthenticated("invalid, expired or revoked token")
+            if len(self._tokens) >= 10_000:  # many clients: start over rather than grow
+                self._tokens.clear()
+            self._tokens[key] = (found, now)
+        if user is not None and found.name != user:
+            self._auth_failed("token of another user")
+            raise Unauthenticated("invalid user name or token")
+        return found
 
     def _auth_failed(self, why: str) -> None:
         self.auth_limiter.failed(current_request().client)

@@ -12,6 +12,7 @@ with an error naming the file and the cause.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -19,10 +20,11 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from modelyard.domain.audit import Auditor, audited
+from modelyard.domain.bundles import BundleLimits, Bundles, Spool
 from modelyard.domain.entities import FileEntry, ModelVersion, Page, User
 from modelyard.domain.enums import VersionState
 from modelyard.domain.ids import Digest, FilePath, new_id
-from modelyard.domain.service import RegistryService, Upload
+from modelyard.domain.service import MAX_MODEL_CARD, FileTarget, RegistryService, Upload
 from modelyard.domain.tasks import (
     NewTask,
     Task,
@@ -32,11 +34,19 @@ from modelyard.domain.tasks import (
     TaskState,
     TaskStore,
 )
-from modelyard.errors import InvalidArgument, ModelNotFound, NotFound, RegistryError
+from modelyard.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    ModelNotFound,
+    NotFound,
+    RegistryError,
+)
 
 MAX_FILES = 1000
 MAX_URL = 4096
 _TASK_ID = re.compile(r"^[0-9a-f]{32}$")
+#: The name a bundle's URL goes by in its task's parameters (checked as a file path).
+BUNDLE_FIELD = "bundle.zip"
 
 
 class Fetcher(Protocol):
@@ -73,10 +83,13 @@ class ImportService:
         *,
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = _utcnow,
+        bundle_limits: BundleLimits | None = None,
     ) -> None:
         self.registry = registry
         self.tasks = tasks
         self.fetcher = fetcher
+        #: What a zip imported by :meth:`create_version_from_bundle` may hold.
+        self.bundle_limits = bundle_limits or BundleLimits()
         self._wake = wake
         self._clock = clock
 
@@ -112,6 +125,11 @@ class ImportService:
                 raise InvalidArgument(f"{field}: {path!r} is not one of the files", field=field)
             digests[path] = Digest.parse(value, field)
         return {"files": checked, "sha256": digests, "finish": finish}
+
+    def check_sources(self, actor: User, files: Mapping[str, str]) -> None:
+        """Refuse ``files`` (target path -> source URL) as :meth:`create_version` would,
+        before anything is made for them."""
+        self._params(files, None, finish=True)
 
     def _submit(
         self, actor: User, model_id: str, version: ModelVersion, params: dict[str, Any]
@@ -161,14 +179,44 @@ class ImportService:
         model_name: str,
         files: Mapping[str, str],
         sha256: Mapping[str, str] | None = None,
+        *,
+        card_file: str | None = None,
         **version_fields: Any,
     ) -> tuple[ModelVersion, Task]:
         """Create a version from a map of target path -> source URL (DeepDev's
         ``model_files``): the version is PENDING while the import runs, then READY, or FAILED
-        with the import's error."""
+        with the import's error. ``card_file``, one of the files (UTF-8 markdown), becomes
+        the model's card once the version is READY (DeepDev's ``index_page_file``)."""
         # Who may write is checked before any source is (no resolving hosts for strangers).
         self.registry.file_target(actor, namespace, model_name, None, write=True)
         params = self._params(files, sha256, finish=True)
+        if card_file is not None:
+            if card_file not in params["files"]:
+                raise InvalidArgument(
+                    f"card_file: {card_file!r} is not one of the files", field="card_file"
+                )
+            params["card_file"] = card_file
+        version = self.registry.create_version(actor, namespace, model_name, **version_fields)
+        return version, self._submit(actor, version.model_id, version, params)
+
+    @audited("version.create")
+    def create_version_from_bundle(
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        url: str,
+        sha256: str | None = None,
+        **version_fields: Any,
+    ) -> tuple[ModelVersion, Task]:
+        """Create a version from one zip at ``url`` whose members become its files (OpenSearch
+        ML Commons' register by URL): PENDING while the import runs, then READY, or FAILED
+        with the import's error (a wrong ``sha256`` of the zip, a refused member...)."""
+        self.registry.file_target(actor, namespace, model_name, None, write=True)
+        params = self._params(
+            {BUNDLE_FIELD: url}, {BUNDLE_FIELD: sha256} if sha256 else None, finish=True
+        )
+        params["bundle"] = True
         version = self.registry.create_version(actor, namespace, model_name, **version_fields)
         return version, self._submit(actor, version.model_id, version, params)
 
@@ -190,6 +238,20 @@ class ImportService:
         except ModelNotFound:
             pass
         raise NotFound(f"task {task_id!r} not found; `modelyard tasks list` shows your tasks")
+
+    @audited("task.delete")
+    def delete_task(self, actor: User, task_id: str) -> None:
+        """Forget a task that has ended (whoever may delete its model: its owner, namespace
+        admins, admins); one still CREATED or RUNNING is refused."""
+        task = self.get_task(actor, task_id)
+        self.registry.may_delete(actor, task.namespace, task.model)
+        if task.state in (TaskState.CREATED, TaskState.RUNNING) or not self.tasks.delete_task(
+            task.id
+        ):
+            raise FailedPrecondition(
+                f"task {task_id} has not ended; delete it once it is COMPLETED or FAILED",
+                details={"state": str(task.state)},
+            )
 
     def list_tasks(
         self,
@@ -229,6 +291,7 @@ class ImportService:
         finish = bool(task.params.get("finish"))
         try:
             result = self._import_all(actor, task, heartbeat)
+            card = self._card(actor, task)
             if finish:
                 try:
                     self.registry.finish_version(
@@ -236,6 +299,8 @@ class ImportService:
                     )
                 except RegistryError as exc:
                     raise TaskFailed(f"finishing version {task.version}: {exc.message}") from None
+            if card is not None:
+                self.registry.update_model(actor, task.namespace, task.model, {"model_card": card})
             return result
         except TaskFailed as exc:
             if finish:
@@ -254,6 +319,9 @@ class ImportService:
         if target.version is None or target.version.id != task.version_id:
             raise TaskFailed("the version to import into was deleted")
         digests: dict[str, str] = task.params.get("sha256", {})
+        if task.params.get("bundle"):
+            url = task.params["files"][BUNDLE_FIELD]
+            return self._import_bundle(actor, target, url, digests.get(BUNDLE_FIELD), heartbeat)
         imported = []
         for path, url in task.params["files"].items():
             try:
@@ -266,6 +334,74 @@ class ImportService:
                 {"path": entry.path, "id": entry.id, "sha256": entry.sha256, "size": entry.size}
             )
         return {"files": imported}
+
+    def _import_bundle(
+        self,
+        actor: User,
+        target: FileTarget,
+        url: str,
+        sha256: str | None,
+        heartbeat: Callable[[], None],
+    ) -> dict[str, Any]:
+        """Spool the zip at ``url`` to a temporary file (hashed on the way), then store its
+        members as the version's files; all or nothing."""
+        assert target.version is not None
+        source = f"the zip from {redacted(url)}"
+        spool = Spool(self.bundle_limits)
+        digest = hashlib.sha256()
+        chunks = self.fetcher.read(url)
+        try:
+            for chunk in chunks:
+                heartbeat()
+                digest.update(chunk)
+                spool.write(chunk)
+            if sha256 is not None and digest.hexdigest() != sha256:
+                raise TaskFailed(
+                    f"{source}: its bytes hash to sha256 {digest.hexdigest()}, expected {sha256}"
+                )
+            spool.file.seek(0)
+            entries = Bundles(self.registry, self.bundle_limits).upload(
+                actor,
+                target.model.namespace,
+                target.model.name,
+                target.version.label,
+                spool.file,
+                locate_model_file=True,
+            )
+        except (OSError, RegistryError) as exc:
+            message = exc.message if isinstance(exc, RegistryError) else str(exc)
+            raise TaskFailed(f"{source}: {message}") from None
+        finally:
+            spool.close()
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return {
+            "files": [
+                {"path": e.path, "id": e.id, "sha256": e.sha256, "size": e.size} for e in entries
+            ]
+        }
+
+    def _card(self, actor: User, task: Task) -> str | None:
+        """The text of the task's ``card_file``, once imported; TaskFailed if it is not UTF-8
+        text that fits in a model card."""
+        path = task.params.get("card_file")
+        if path is None:
+            return None
+        entry = self.registry.get_file(actor, task.namespace, task.model, task.version, path)
+        too_long = TaskFailed(
+            f"file {path}, the model card, is longer than the {MAX_MODEL_CARD} characters a "
+            "model card holds"
+        )
+        if (entry.size or 0) > 4 * MAX_MODEL_CARD:  # UTF-8: at most 4 bytes a character
+            raise too_long
+        try:
+            text = b"".join(self.registry.read_file(entry)).decode("utf-8")
+        except UnicodeDecodeError:
+            raise TaskFailed(f"file {path}, the model card, is not UTF-8 text") from None
+        if len(text) > MAX_MODEL_CARD:
+            raise too_long
+        return text
 
     def _copy(self, upload: Upload, url: str, heartbeat: Callable[[], None]) -> FileEntry:
         chunks = self.fetcher.read(url)

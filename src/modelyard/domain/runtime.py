@@ -2,9 +2,10 @@
 
 ``RuntimeSpec`` says which flavor loads the model file, which entry point (``score.py``) serves
 it, and what it needs (python version, requirements, a conda YAML or a docker base image). It is
-given at registration or detected from the files. ``CheckReport`` holds the introspection
-results (``modelyard.runtime.checks``); the code that loads and runs models lives in
-``modelyard.runtime`` and never runs in the API process.
+given at registration or detected from the files; ``text_embedding`` holds the settings of
+OpenSearch ML Commons' sentence-embedding models (``TextEmbeddingSpec``), never detected.
+``CheckReport`` holds the introspection results (``modelyard.runtime.checks``); the code that
+loads and runs models lives in ``modelyard.runtime`` and never runs in the API process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 
 class Flavor(StrEnum):
@@ -25,6 +27,64 @@ class Flavor(StrEnum):
     PYTHON = "python"
     GESUND = "gesund"
     MLFLOW = "mlflow"
+    TEXT_EMBEDDING = "text_embedding"
+
+
+class EmbeddingFormat(StrEnum):
+    """The model file of a text-embedding model (OpenSearch's ``model_format``)."""
+
+    TORCH_SCRIPT = "TORCH_SCRIPT"
+    ONNX = "ONNX"
+
+
+class FrameworkType(StrEnum):
+    """How a text-embedding model answers (OpenSearch's ``model_config.framework_type``)."""
+
+    SENTENCE_TRANSFORMERS = "sentence_transformers"  # sentence embeddings, ready to use
+    HUGGINGFACE_TRANSFORMERS = "huggingface_transformers"  # token embeddings, to be pooled
+
+
+class PoolingMode(StrEnum):
+    """How token embeddings become one sentence embedding."""
+
+    MEAN = "mean"
+    MEAN_SQRT_LEN = "mean_sqrt_len"
+    MAX = "max"
+    WEIGHTED_MEAN = "weightedmean"
+    CLS = "cls"
+
+
+class TextEmbeddingSpec(BaseModel):
+    """How the ``text_embedding`` flavor turns texts into vectors: OpenSearch ML Commons'
+    ``model_format`` and ``model_config`` (see ``modelyard.runtime.flavors.embedding``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_format: EmbeddingFormat
+    framework_type: FrameworkType = FrameworkType.SENTENCE_TRANSFORMERS
+    pooling_mode: PoolingMode = Field(
+        default=PoolingMode.MEAN,
+        description="Applied to token embeddings (ONNX models, TorchScript "
+        "huggingface_transformers models); a TorchScript sentence_transformers model's "
+        "sentence_embedding is used as it is.",
+    )
+    normalize_result: bool = Field(default=False, description="L2-normalize each embedding.")
+    embedding_dimension: int = Field(
+        ge=1, le=65536, description="The length of each vector; another length is an error."
+    )
+    tokenizer_file: str = Field(
+        default="tokenizer.json",
+        min_length=1,
+        max_length=1024,
+        description="A Hugging Face tokenizers file in the bundle.",
+    )
+    max_sequence_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Truncate each text to this many tokens; unset: the tokenizer file's own "
+        "truncation.",
+    )
 
 
 class RuntimeSpec(BaseModel):
@@ -57,6 +117,31 @@ class RuntimeSpec(BaseModel):
     example: str | None = Field(
         default=None, max_length=1024, description="A JSON file holding an example input."
     )
+    text_embedding: TextEmbeddingSpec | None = Field(
+        default=None,
+        validate_default=True,
+        description="The text_embedding flavor's settings; required with that flavor only.",
+    )
+
+    @field_validator("text_embedding")
+    @classmethod
+    def _text_embedding_with_its_flavor(
+        cls, value: TextEmbeddingSpec | None, info: ValidationInfo
+    ) -> TextEmbeddingSpec | None:
+        flavor = info.data.get("flavor")
+        if flavor == Flavor.TEXT_EMBEDDING and value is None:
+            raise PydanticCustomError(
+                "text_embedding",
+                "the text_embedding flavor needs its settings: model_format and "
+                "embedding_dimension at least",
+            )
+        if value is not None and flavor is not None and flavor != Flavor.TEXT_EMBEDDING:
+            raise PydanticCustomError(
+                "text_embedding",
+                "only the text_embedding flavor takes it, not {flavor}",
+                {"flavor": str(flavor)},
+            )
+        return value
 
 
 class CheckStatus(StrEnum):

@@ -445,6 +445,18 @@ class RegistryService(Directory):
     def get_model(self, actor: User, namespace: str, name: str) -> Model:
         return self._model(actor, namespace, name)
 
+    def get_model_by_id(self, actor: User, model_id: str) -> Model:
+        """A model by its id, if ``actor`` may read it; ModelNotFound (which names only the
+        id) otherwise."""
+        model = self.store.get_model_by_id(model_id) if len(model_id) <= 64 else None
+        try:
+            if model is not None:
+                check_model(actor, model, Action.READ)
+                return model
+        except ModelNotFound:
+            pass
+        raise ModelNotFound(f"model {model_id!r} not found")
+
     def list_models(
         self,
         actor: User,
@@ -534,6 +546,10 @@ class RegistryService(Directory):
         if team_ids is not None:
             self.store.set_model_teams(model.id, team_ids)
         return self._model_by_id(model)
+
+    def may_delete(self, actor: User, namespace: str, name: str) -> Model:
+        """The model, if ``actor`` may delete it and what belongs to it (its tasks)."""
+        return self._model(actor, namespace, name, action=Action.DELETE)
 
     @audited("model.delete")
     def delete_model(self, actor: User, namespace: str, name: str) -> None:
@@ -647,6 +663,17 @@ class RegistryService(Directory):
 
     def get_version(self, actor: User, namespace: str, model_name: str, ref: str) -> ModelVersion:
         return self._version(actor, namespace, model_name, ref)[1]
+
+    def get_version_by_id(self, actor: User, version_id: str) -> tuple[Model, ModelVersion]:
+        """A version and its model by the version's id, if ``actor`` may read them;
+        VersionNotFound (which names only the id) otherwise."""
+        version = self.store.get_version_by_id(version_id) if len(version_id) <= 64 else None
+        try:
+            if version is not None:
+                return self._version(actor, version.namespace, version.model, str(version.number))
+        except ModelNotFound:
+            pass
+        raise VersionNotFound(f"version {version_id!r} not found")
 
     def writable_version(
         self,
@@ -927,6 +954,14 @@ class RegistryService(Directory):
     ) -> list[FileEntry]:
         """Record files that stay where they are (an external URI); no bytes are copied."""
         target = self.file_target(actor, namespace, model_name, ref, write=True)
+        entries = self.tracked_entries(target.parent_kind, target.parent_id, files)
+        self.store_files(target, entries)
+        return entries
+
+    def tracked_entries(
+        self, parent_kind: ParentKind, parent_id: str, files: list[TrackedFileInput]
+    ) -> list[FileEntry]:
+        """The checked entries of tracked files for a parent (not yet recorded)."""
         entries = []
         seen: set[str] = set()
         for i, f in enumerate(files):
@@ -953,8 +988,8 @@ class RegistryService(Directory):
             entries.append(
                 FileEntry(
                     id=new_id(),
-                    parent_kind=target.parent_kind,
-                    parent_id=target.parent_id,
+                    parent_kind=parent_kind,
+                    parent_id=parent_id,
                     path=path,
                     size=f.size,
                     sha256=Digest.parse(f.sha256, f"files[{i}].sha256") if f.sha256 else None,
@@ -965,7 +1000,6 @@ class RegistryService(Directory):
                     created_at=self._clock(),
                 )
             )
-        self.store_files(target, entries)
         return entries
 
     def list_files(
@@ -1007,15 +1041,19 @@ class RegistryService(Directory):
     ) -> list[Metric]:
         target = self.file_target(actor, namespace, model_name, ref)
         check_model(actor, target.model, Action.WRITE)  # READY versions take metrics too
+        checked = self.checked_metrics(metrics)
+        self.store.add_metrics(target.parent_id, checked)
+        return checked
+
+    def checked_metrics(self, metrics: list[MetricInput]) -> list[Metric]:
+        """Validate metrics to log; those without a wallclock get the current time."""
         if len(metrics) > MAX_METRICS_PER_CALL:
             raise InvalidArgument(
                 f"metrics: expected at most {MAX_METRICS_PER_CALL} per call, got {len(metrics)}",
                 field="metrics",
             )
         now = time.time()
-        checked = [self._metric(i, m, now) for i, m in enumerate(metrics)]
-        self.store.add_metrics(target.parent_id, checked)
-        return checked
+        return [self._metric(i, m, now) for i, m in enumerate(metrics)]
 
     @staticmethod
     def _metric(i: int, m: MetricInput, now: float) -> Metric:

@@ -88,6 +88,11 @@ class TaskStore(Protocol):
 
     def list_tasks(self, query: TaskQuery) -> Page[Task]: ...
 
+    def delete_task(self, task_id: str) -> bool:
+        """Delete a task that has ended (COMPLETED or FAILED); False when there is no such
+        task, or it has not ended."""
+        ...
+
     def claim_task(self, owner: str, now: datetime, lease_until: datetime) -> Task | None:
         """Take the oldest ``CREATED`` task, or a ``RUNNING`` one whose lease expired before
         ``now``: it becomes ``RUNNING`` under ``owner`` until ``lease_until`` and its attempts

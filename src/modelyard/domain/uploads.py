@@ -23,14 +23,15 @@ start and whenever a session starts).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 from modelyard.domain.entities import FileEntry, User
 from modelyard.domain.enums import FileType
@@ -54,6 +55,7 @@ FLUSH_EVERY = 4 * 1024 * 1024
 MAX_FILE_SIZE = 2**63 - 1
 
 Range = tuple[int, int]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -397,25 +399,11 @@ class UploadSessions:
         """Check that every byte arrived, then commit the staged file as the target's file
         (verified against the declared size and SHA-256). A hash mismatch discards the
         session; missing bytes keep it open."""
-        target, session = self._session(actor, namespace, model_name, ref, session_id)
-        if not session.complete:
-            gaps = ", ".join(f"{a}-{b - 1}" for a, b in session.missing()[:5])
-            raise FailedPrecondition(
-                f"received: bytes {gaps} of {session.size} are missing; send them, then finish",
-                field="received",
-                details={"missing": [list(r) for r in session.missing()]},
-            )
+        target, session = self._complete(actor, namespace, model_name, ref, session_id)
         path, mime, kind = self.service.file_fields(
             session.path, session.mime_type, session.file_type
         )
-        with self._guard:
-            if session.id in self._receiving or session.id in self._finishing:
-                raise Conflict(
-                    f"upload session {session.id!r}: a chunk is still being received, or "
-                    "another request is finishing it; finish once it has ended",
-                )
-            self._finishing.add(session.id)
-        try:
+        with self._finishing_session(session):
             try:
                 # The staged file becomes the blob (moved, not copied, on the local store).
                 blob = self.service.blobs.adopt(
@@ -429,6 +417,65 @@ class UploadSessions:
             entry = self.service.record_blob(target, path, blob, mime_type=mime, file_type=kind)
             self._discard(session.id)
             return entry
+
+    def finish_archive(
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        ref: str | None,
+        session_id: str,
+        unpack: Callable[[BinaryIO], T],
+    ) -> T:
+        """Finish a session whose file is an archive (a zip bundle) by handing the staged
+        bytes to ``unpack`` (e.g. :meth:`Bundles.upload`, whose members become the files)
+        instead of storing the file itself. The staged bytes' SHA-256 is checked first,
+        streaming; a mismatch, or ``unpack`` refusing them, discards the session (missing
+        bytes keep it open)."""
+        _, session = self._complete(actor, namespace, model_name, ref, session_id)
+        with self._finishing_session(session):
+            try:
+                staged = self.staging_file(session.id)
+                if session.sha256 is not None:
+                    with staged.open("rb") as f:
+                        got = hashlib.file_digest(f, "sha256").hexdigest()
+                    if got != session.sha256:
+                        raise IntegrityError(
+                            f"sha256: the {session.size} bytes received hash to {got}, "
+                            f"expected {session.sha256}; nothing was stored",
+                            field="sha256",
+                        )
+                with staged.open("rb") as archive:
+                    return unpack(archive)
+            finally:
+                self._discard(session.id)
+
+    def _complete(
+        self, actor: User, namespace: str, model_name: str, ref: str | None, session_id: str
+    ) -> tuple[FileTarget, UploadSession]:
+        """The target and session, once every byte of the session arrived."""
+        target, session = self._session(actor, namespace, model_name, ref, session_id)
+        if not session.complete:
+            gaps = ", ".join(f"{a}-{b - 1}" for a, b in session.missing()[:5])
+            raise FailedPrecondition(
+                f"received: bytes {gaps} of {session.size} are missing; send them, then finish",
+                field="received",
+                details={"missing": [list(r) for r in session.missing()]},
+            )
+        return target, session
+
+    @contextlib.contextmanager
+    def _finishing_session(self, session: UploadSession) -> Iterator[None]:
+        """Hold the session as being finished: no chunk arrives, no one else finishes it."""
+        with self._guard:
+            if session.id in self._receiving or session.id in self._finishing:
+                raise Conflict(
+                    f"upload session {session.id!r}: a chunk is still being received, or "
+                    "another request is finishing it; finish once it has ended",
+                )
+            self._finishing.add(session.id)
+        try:
+            yield
         finally:
             with self._guard:
                 self._finishing.discard(session.id)

@@ -38,7 +38,7 @@ from modelyard.runtime.bundle import (
     bundle_files,
     read_bundle,
 )
-from modelyard.runtime.detect import GESUND_FILE, REQUIREMENTS_FILES, detect
+from modelyard.runtime.detect import GESUND_FILE, REQUIREMENTS_FILES, completed, detect
 from modelyard.runtime.formats import (
     DESCRIPTIONS,
     FileFormat,
@@ -115,7 +115,8 @@ CHECKS: tuple[Check, ...] = (
     Check(
         id="example.valid",
         title="Example input",
-        proves="the example input (input_example.json) is valid JSON and matches the input schema",
+        proves="the example input (input_example.json; without one, the flavor's own where it "
+        "has one: text_embedding) is valid JSON and matches the input schema",
     ),
     Check(
         id="files.references",
@@ -269,7 +270,7 @@ class CheckRun(Iterator[CheckResult]):
             return CheckStatus.FAIL, exc.message
         self._declared_sha256 = declared.sha256
         if self.given_spec is not None:
-            self.spec, source = self.given_spec, "given"
+            self.spec, source = completed(self.given_spec, self.bundle), "given"
         else:
             try:
                 self.spec = detect(self.bundle)
@@ -430,6 +431,8 @@ class CheckRun(Iterator[CheckResult]):
                     f"{declared} (runtime.example) is not in the bundle: add it, or fix "
                     "runtime.example"
                 )
+            if self._flavor_example() is not None:
+                return self._use_flavor_example()
             return CheckStatus.SKIP, (
                 f"no example input: add {EXAMPLE_FILE} holding one request's data (say, two "
                 "rows) so the checks can predict and infer the schemas"
@@ -652,6 +655,30 @@ class CheckRun(Iterator[CheckResult]):
                     + _format_hint(fmt, name)
                 )
         return found[:5]
+
+    def _flavor_example(self) -> Any:
+        """The flavor's own example input, for a bundle without one and an entry point."""
+        if self.spec is None or self.spec.entry_point:
+            return None
+        from modelyard.runtime.flavors import flavor
+
+        return flavor(self.spec.flavor).example
+
+    def _use_flavor_example(self) -> tuple[CheckStatus, str]:
+        example = self._flavor_example()
+        name = f"the {self._flavor()} flavor's example"
+        # no input schema is inferred from it: serving would then refuse the flavor's other
+        # input forms, which the flavor checks itself
+        self._example = (name, example)
+        if "input" in self._schemas:
+            source, schema = self._schemas["input"]
+            errors = validate(example, schema, root="example")
+            if errors:
+                return CheckStatus.FAIL, (
+                    f"{name} ({json.dumps(example)}) does not match {source}: "
+                    f"{'; '.join(errors)}; fix the schema, or add {EXAMPLE_FILE}"
+                )
+        return CheckStatus.PASS, (f"no {EXAMPLE_FILE}: predicting on {name}, {json.dumps(example)}")
 
     def _entry_point(self) -> str | None:
         if self.spec is None:

@@ -66,19 +66,27 @@ def detect(bundle: Path) -> RuntimeSpec:
     files = bundle_files(bundle)
     declared = read_bundle(bundle).runtime
     if declared is not None:
-        found = _environment(bundle, files, base="")
-        missing = {
-            name: value
-            for name, value in found.items()
-            if name not in declared.model_fields_set and value
-        }
-        return declared.model_copy(update=missing)
+        return completed(declared, bundle)
     spec = _mlflow(bundle, files) or _gesund(bundle, files) or _score(bundle, files)
     if spec is None:
         spec = _model_file(bundle, files)
     if spec is None:
         raise InvalidArgument(_nothing_found(files), field="files")
     return spec
+
+
+def completed(spec: RuntimeSpec, bundle: Path) -> RuntimeSpec:
+    """A declared ``spec`` with the environment fields it leaves unset found in the bundle's
+    files; a ``conda_env`` it names, whatever the file is called, gives the requirements and
+    python version."""
+    found = _environment(bundle, bundle_files(bundle), base="")
+    if spec.conda_env is not None and (bundle / spec.conda_env).is_file():
+        pip, python = _conda(bundle / spec.conda_env)
+        found.update(requirements=pip, python_version=python)
+    missing = {
+        name: value for name, value in found.items() if name not in spec.model_fields_set and value
+    }
+    return spec.model_copy(update=missing)
 
 
 # -- what serves the model ----------------------------------------------------------------------

@@ -79,6 +79,7 @@ _BY_FLAVOR: dict[Flavor, frozenset[str]] = {
     Flavor.TORCHSCRIPT: frozenset({"torchscript"}),
     Flavor.PYTORCH: _TORCH,
     Flavor.KERAS: frozenset({"keras", "hdf5"}),
+    Flavor.TEXT_EMBEDDING: frozenset({"torchscript", "onnx"}),
 }
 #: How to store a model in each format: the hint when a file is in another one.
 _HOW = {

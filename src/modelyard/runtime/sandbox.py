@@ -323,7 +323,7 @@ def _environment(
     """``requirements.environment``'s result and the interpreter the worker runs on."""
     from packaging.requirements import InvalidRequirement, Requirement
 
-    from modelyard.runtime.detect import detect
+    from modelyard.runtime.detect import completed, detect
     from modelyard.runtime.environments import ensure_environment
     from modelyard.runtime.requirements import unsatisfied
 
@@ -333,6 +333,8 @@ def _environment(
             spec = detect(bundle)
         except Exception:  # a bundle detection cannot read: runtime.spec says why
             return _skipped("requirements.environment", "no runtime spec (see runtime.spec)"), here
+    else:
+        spec = completed(spec, bundle)
     try:
         requirements = [Requirement(r) for r in spec.requirements]
     except InvalidRequirement:

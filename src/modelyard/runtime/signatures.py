@@ -3,6 +3,8 @@
 - ``score.py`` (the ADS convention): ``load_model()`` callable without arguments, and
   ``predict(data, model=...)``. A ``predict(data)`` without the ``model`` keyword still serves
   (modelyard then calls ``predict(data)``) but cannot use what ``load_model()`` returned: WARN.
+- An Azure ML style script (DeepDev's): ``init()`` callable without arguments and
+  ``run(raw_data)``.
 - Gesund's ``model.py``: class ``GesundModel`` made as ``GesundModel(model_path)`` or
   ``GesundModel()``, an optional ``load()`` / ``load(model_path)``, and ``predict(data)``.
 
@@ -16,9 +18,12 @@ from typing import Any
 
 from modelyard.domain.runtime import CheckStatus
 from modelyard.runtime.detect import GESUND_CLASS
+from modelyard.runtime.flavors.python import init_run
 
 
 def score_signatures(module: Any, entry: str) -> tuple[CheckStatus, str]:
+    if init_run(module):
+        return _init_run_signatures(module, entry)
     problems, warnings = [], []
     load_model = getattr(module, "load_model", None)
     predict = getattr(module, "predict", None)
@@ -60,6 +65,29 @@ def score_signatures(module: Any, entry: str) -> tuple[CheckStatus, str]:
     return CheckStatus.PASS, (
         f"{entry} defines load_model{_signature(load_model)} and predict{_signature(predict)}"
     )
+
+
+def _init_run_signatures(module: Any, entry: str) -> tuple[CheckStatus, str]:
+    problems = []
+    init, run = getattr(module, "init", None), module.run
+    if not callable(init):
+        problems.append(
+            f"{entry} defines run() but no init(): add def init() that loads the model (or "
+            "write load_model() and predict(data, model=None) instead)"
+        )
+    elif not _binds(init):
+        problems.append(
+            f"{_at(init, entry)}: init{_signature(init)} needs arguments, but it is called "
+            "as init(); give its parameters defaults"
+        )
+    if not callable(run) or not _binds(run, "{}"):
+        problems.append(
+            f"{_at(run, entry)}: run{_signature(run) if callable(run) else ''} cannot be "
+            "called as run(raw_data); define it as def run(raw_data)"
+        )
+    if problems:
+        return CheckStatus.FAIL, "; ".join(problems)
+    return CheckStatus.PASS, f"{entry} defines init{_signature(init)} and run{_signature(run)}"
 
 
 def gesund_signatures(module: Any, entry: str) -> tuple[CheckStatus, str]:

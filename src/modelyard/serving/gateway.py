@@ -95,6 +95,25 @@ class Gateway:
         assert found is not None
         return found
 
+    async def public_by_version(
+        self, service: RegistryService, namespace: str, model: str, version: str
+    ) -> Deployment:
+        """:meth:`public` for a version's live deployment, by its label."""
+
+        def wanted(d: Deployment) -> bool:
+            return (d.namespace, d.model, d.version) == (namespace, model, version)
+
+        for pool in self.serving.pools.values():
+            if wanted(pool.deployment) and pool.deployment.settings.public:
+                return pool.deployment
+        found = None
+        if Name.valid(model):  # the default deployment name is the model's
+            found = await run_in_threadpool(self.deployments.store.find_deployment, model)
+        if found is None or not (wanted(found) and found.live and found.settings.public):
+            service.authenticate(None)
+        assert found is not None
+        return found
+
     async def by_version(self, actor: User, namespace: str, model: str, ref: str) -> Deployment:
         return await run_in_threadpool(self.deployments.for_version, actor, namespace, model, ref)
 

@@ -29,7 +29,7 @@ from modelyard.domain.entities import ModelVersion
 from modelyard.domain.runtime import RuntimeSpec
 from modelyard.domain.service import RegistryService
 from modelyard.errors import InvalidArgument, VersionNotFound
-from modelyard.runtime.detect import detect
+from modelyard.runtime.detect import completed, detect
 from modelyard.runtime.environments import ensure_environment
 from modelyard.runtime.requirements import unsatisfied
 
@@ -73,7 +73,7 @@ def prepare(
     """Make ``version`` servable (see the module's doc); raises InvalidArgument saying why not
     (no model recognized, requirements that do not parse or cannot be installed)."""
     bundle = _files(registry, version, cache_dir, heartbeat)
-    spec = version.runtime or detect(bundle)
+    spec = completed(version.runtime, bundle) if version.runtime else detect(bundle)
     python, environment = _interpreter(spec, envs_dir)
     return Prepared(
         bundle=bundle,

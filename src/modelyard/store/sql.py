@@ -341,6 +341,13 @@ class SqlMetadataStore(AccessRows):
             row = conn.execute(_MODEL_BY_NAME, {"namespace": namespace, "name": name}).first()
         return _to_model(row) if row else None
 
+    def get_model_by_id(self, model_id: str) -> Model | None:
+        with self.read() as conn:
+            try:
+                return self._get_model_by_id(conn, model_id)
+            except ModelNotFound:
+                return None
+
     def _get_model_by_id(self, conn: sa.Connection, model_id: str) -> Model:
         row = conn.execute(_model_select().where(t.models.c.id == model_id)).first()
         if row is None:

@@ -85,6 +85,14 @@ class SqlTaskStore:
             row = conn.execute(_TASK_SELECT.where(t.tasks.c.id == task_id)).first()
         return _to_task(row) if row else None
 
+    def delete_task(self, task_id: str) -> bool:
+        ended = (TaskState.COMPLETED, TaskState.FAILED)
+        with self._store.write() as conn:
+            deleted = conn.execute(
+                t.tasks.delete().where(t.tasks.c.id == task_id, t.tasks.c.state.in_(ended))
+            )
+            return deleted.rowcount == 1
+
     def list_tasks(self, query: TaskQuery) -> Page[Task]:
         stmt = _TASK_SELECT
         if not query.viewer.is_admin:

@@ -16,6 +16,7 @@ _MODULES = {
     Flavor.PYTHON: "modelyard.runtime.flavors.python:PythonFlavor",
     Flavor.GESUND: "modelyard.runtime.flavors.gesund:GesundFlavor",
     Flavor.MLFLOW: "modelyard.runtime.flavors.mlflow:MlflowFlavor",
+    Flavor.TEXT_EMBEDDING: "modelyard.runtime.flavors.embedding:TextEmbeddingFlavor",
 }
 
 

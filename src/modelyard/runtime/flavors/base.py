@@ -23,6 +23,9 @@ class FlavorImpl(ABC):
     suffixes: ClassVar[tuple[str, ...]] = ()
     #: Distributions a bundle of this flavor needs; ``requirements()`` pins installed versions.
     packages: ClassVar[tuple[str, ...]] = ()
+    #: An input every model of this flavor takes (JSON data), or None: the checks predict on
+    #: it when the bundle has no example of its own.
+    example: ClassVar[Any] = None
 
     def accepts(self, model: Any) -> bool:
         """Whether ``save`` can write this in-memory object."""

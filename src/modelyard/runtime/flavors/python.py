@@ -6,6 +6,10 @@ model however the script likes (it usually opens the model file next to it:
 JSON data as it is and the loaded model, and its answer is turned into JSON. A ``predict``
 without a ``model`` parameter is called as ``predict(data)``.
 
+A script that defines ``init()`` and ``run(raw_data)`` instead (the Azure ML convention, which
+DeepDev's inference scripts follow) is served the same way: ``init()`` once, then
+``run(raw_data)`` with the request's data as JSON text, as Azure ML passes it.
+
 The script is imported by :func:`modelyard.runtime.bundle.bundle_code`: its own modules next to
 it import as usual, and never clash with another bundle's. Any flavor's bundle may have a
 ``score.py`` (``RuntimeSpec.entry_point``); it then serves the version through this flavor.
@@ -14,6 +18,7 @@ it import as usual, and never clash with another bundle's. Any flavor's bundle m
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -54,6 +59,12 @@ class PythonFlavor(FlavorImpl):
         entry = spec.entry_point or SCORE_FILE
         with bundle_code(bundle) as code:
             module = code.import_file(entry)
+            if init_run(module):
+                entry_function(module, entry, "init")()
+                run = entry_function(module, entry, "run")
+                return ScoreModel(
+                    module=module, model=None, predict=_json_text(run), takes_model=False
+                )
             load_model = entry_function(module, entry, "load_model")
             predict = entry_function(module, entry, "predict")
             model = load_model()
@@ -82,7 +93,8 @@ def entry_function(module: ModuleType, entry: str, name: str) -> Callable[..., A
     if function is None:
         raise InvalidArgument(
             f"{entry} defines no {name}(): an entry point needs load_model() returning the "
-            "model and predict(data, model=...) returning its answer",
+            "model and predict(data, model=...) returning its answer (or init() and "
+            "run(raw_data), the Azure ML convention)",
             field="entry_point",
         )
     if not callable(function):
@@ -92,6 +104,21 @@ def entry_function(module: ModuleType, entry: str, name: str) -> Callable[..., A
             field="entry_point",
         )
     return function
+
+
+def init_run(module: ModuleType) -> bool:
+    """Whether the script follows the Azure ML convention (``init()`` and ``run()``, no
+    ``load_model()``)."""
+    return not hasattr(module, "load_model") and hasattr(module, "run")
+
+
+def _json_text(run: Callable[[str], Any]) -> Callable[[Any], Any]:
+    """``run`` called with its data as JSON text."""
+
+    def predict(data: Any) -> Any:
+        return run(json.dumps(data))
+
+    return predict
 
 
 def takes_model(predict: Callable[..., Any]) -> bool:

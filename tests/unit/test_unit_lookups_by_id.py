@@ -1,0 +1,41 @@
+"""Models and versions by id (what foreign APIs name them by): the same visibility as by name,
+and a hidden one's error names only the id it was asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from modelyard.errors import ModelNotFound, Unauthenticated, VersionNotFound
+
+
+def test_models_and_versions_by_id(registry: Any) -> None:
+    service = registry.service
+    alice = registry.user("alice")
+    bob = registry.user("bob")
+    model = service.create_model(alice, name="secret-model", namespace="team")
+    version = service.create_version(alice, "team", "secret-model")
+    assert service.get_model_by_id(alice, model.id) == model
+    assert service.get_version_by_id(alice, version.id) == (model, version)
+    with pytest.raises(ModelNotFound) as hidden:
+        service.get_model_by_id(bob, model.id)
+    assert "secret" not in hidden.value.message and model.id in hidden.value.message
+    with pytest.raises(VersionNotFound) as hidden_version:
+        service.get_version_by_id(bob, version.id)
+    assert "secret" not in hidden_version.value.message
+    for missing in ("0" * 32, "x" * 65, ""):
+        with pytest.raises(ModelNotFound):
+            service.get_model_by_id(alice, missing)
+        with pytest.raises(VersionNotFound):
+            service.get_version_by_id(alice, missing)
+
+
+def test_a_token_must_belong_to_the_user_it_is_given_with(registry: Any) -> None:
+    service = registry.service
+    token = registry.token("carol")
+    registry.user("dan")
+    assert service.authenticate(token, user="carol").name == "carol"
+    assert service.authenticate(token).name == "carol"
+    with pytest.raises(Unauthenticated):
+        service.authenticate(token, user="dan")  # remembered token, another name
