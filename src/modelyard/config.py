@@ -109,6 +109,24 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the server binds to.")
     port: int = Field(default=8700, description="Port the server listens on.")
+    grpc_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the gRPC server (ModelBox's API), on the same host; off unless "
+        "given (needs the grpc extra).",
+    )
+    grpc_anonymous_namespaces: str = Field(
+        default="",
+        description="Namespaces (comma-separated) where gRPC calls without credentials act "
+        "as the user grpc-anonymous, a writer there and nowhere else; none by default.",
+    )
+    grpc_max_message_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Largest gRPC message received or sent, in bytes (an upload streams its "
+        "file in many).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -92,7 +92,7 @@ def build_app(settings: Settings) -> FastAPI:
     # Two threads: a deploy does not wait behind a long check or import.
     runner = TaskRunner(tasks, threads=2)
     webhooks, dispatcher = build_webhooks(settings, service)
-    return create_app(
+    app = create_app(
         service,
         build_upload_sessions(settings, service),
         imports=build_imports(settings, service, tasks, runner),
@@ -104,6 +104,24 @@ def build_app(settings: Settings) -> FastAPI:
         webhooks=webhooks,
         dispatcher=dispatcher,
     )
+    if settings.grpc_port is not None:
+        serve_grpc(app, settings, service, webhooks)
+    return app
+
+
+def serve_grpc(
+    app: FastAPI, settings: Settings, service: RegistryService, webhooks: Webhooks
+) -> None:
+    """Answer ModelBox's gRPC API on ``grpc_port`` while the app runs."""
+    try:
+        from modelyard.grpc import server as grpc_server
+    except ImportError as exc:
+        raise SystemExit(
+            f"MODELYARD_GRPC_PORT is set but grpcio is not installed ({exc}): "
+            "pip install 'modelyard[grpc]'"
+        ) from None
+    server = grpc_server.build_grpc_server(settings, service, webhooks)
+    app.router.lifespan_context = grpc_server.running(server, app.router.lifespan_context)
 
 
 def build_webhooks(settings: Settings, service: RegistryService) -> tuple[Webhooks, Dispatcher]:

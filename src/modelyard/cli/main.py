@@ -170,6 +170,21 @@ def main(ctx: click.Context, url: str | None, token: str | None) -> None:
     type=click.IntRange(min=1),
     help="Attempts before a webhook delivery is FAILED [MODELYARD_WEBHOOK_MAX_ATTEMPTS, 12].",
 )
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(min=1, max=65535),
+    help="Serve ModelBox's gRPC API on this port, same host [MODELYARD_GRPC_PORT, off].",
+)
+@click.option(
+    "--grpc-anonymous-namespaces",
+    help="Namespaces (comma-separated) where gRPC calls without a token are allowed, as "
+    "user grpc-anonymous [MODELYARD_GRPC_ANONYMOUS_NAMESPACES, none].",
+)
+@click.option(
+    "--grpc-max-message-bytes",
+    type=click.IntRange(min=1024),
+    help="Largest gRPC message, in bytes [MODELYARD_GRPC_MAX_MESSAGE_BYTES, 4194304].",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--access-log/--no-access-log",
@@ -205,6 +220,9 @@ def server(
     webhook_retry_base_seconds: float | None,
     webhook_retry_max_seconds: float | None,
     webhook_max_attempts: int | None,
+    grpc_port: int | None,
+    grpc_anonymous_namespaces: str | None,
+    grpc_max_message_bytes: int | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -243,6 +261,9 @@ def server(
             "webhook_retry_base_seconds": webhook_retry_base_seconds,
             "webhook_retry_max_seconds": webhook_retry_max_seconds,
             "webhook_max_attempts": webhook_max_attempts,
+            "grpc_port": grpc_port,
+            "grpc_anonymous_namespaces": grpc_anonymous_namespaces,
+            "grpc_max_message_bytes": grpc_max_message_bytes,
         }.items()
         if v is not None
     }
@@ -254,6 +275,8 @@ def server(
         + (f", admin token in {settings.token_file})" if settings.token_file.exists() else ")"),
         err=True,
     )
+    if settings.grpc_port is not None:
+        click.echo(f"gRPC (ModelBox) on {settings.host}:{settings.grpc_port}", err=True)
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=log_level, access_log=access_log
     )

@@ -80,6 +80,9 @@ class Memberships:
     teams: frozenset[str] = frozenset()
     namespaces: Mapping[str, Role] = field(default_factory=dict)
     grants: Mapping[str, Role] = field(default_factory=dict)
+    #: A caller confined to these namespaces (the anonymous gRPC caller) holds nothing on
+    #: models elsewhere, public ones included; None: not confined.
+    confined_to: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -95,6 +98,8 @@ class Guarded:
 
 def power(*, user: str, is_admin: bool, memberships: Memberships, model: Guarded) -> Power:
     """The most ``user`` may do on ``model`` (before its token's scope)."""
+    if memberships.confined_to is not None and model.namespace not in memberships.confined_to:
+        return Power.NONE
     if is_admin or model.owner == user:
         return Power.OWN
     ns_role = memberships.namespaces.get(model.namespace)

@@ -17,11 +17,19 @@ import hashlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from modelyard.domain.access import Action, Guarded, Role, TokenScope, permits, power
+from modelyard.domain.access import (
+    Action,
+    Guarded,
+    Memberships,
+    Role,
+    TokenScope,
+    permits,
+    power,
+)
 from modelyard.domain.audit import (
     AuditEvent,
     Auditor,
@@ -106,6 +114,17 @@ def _admin_only(actor: User, what: str) -> None:
     writable_token(actor)
 
 
+def confined(actor: User, namespace: str) -> None:
+    """Refuse a caller confined to other namespaces (the anonymous gRPC caller): acting in
+    ``namespace`` needs credentials."""
+    allowed = actor.memberships.confined_to
+    if allowed is not None and namespace not in allowed:
+        raise Unauthenticated(
+            f"namespace {namespace} takes no calls without credentials: send "
+            "'authorization: Bearer <token>'"
+        )
+
+
 def writable_token(actor: User) -> None:
     if actor.read_only:
         raise PermissionDenied("this token is read-only (scope 'read'); use a 'write' token")
@@ -181,6 +200,30 @@ class Directory:
             self.auditor.record(
                 None, "auth.failed", outcome=AuditOutcome.DENIED, detail={"why": why}
             )
+
+    def anonymous_caller(self, namespaces: Collection[str], name: str = "grpc-anonymous") -> User:
+        """Who calls without credentials where a transport allows it (gRPC's
+        ``grpc_anonymous_namespaces``): a user of its own, made on first use, acting as a
+        writer of ``namespaces`` and holding nothing anywhere else (``confined_to``), whatever
+        its stored memberships; never an admin."""
+        names = frozenset(Name.parse(ns, "anonymous namespaces") for ns in namespaces)
+        user = self.store.get_user(name)
+        if user is None:
+            try:
+                user = self.store.create_user(name=UserName.parse(name, "name"), is_admin=False)
+            except AlreadyExists:  # another server sharing the database made it meanwhile
+                user = self.store.get_user(name)
+        if user is None or user.is_admin:
+            raise FailedPrecondition(
+                f"user {name} is an admin: it cannot stand for callers without credentials"
+            )
+        roles = dict.fromkeys(sorted(names), Role.WRITER)
+        return replace(
+            user,
+            memberships=Memberships(namespaces=roles, confined_to=names),
+            read_only=False,
+            token_expires_at=None,
+        )
 
     def forget_tokens(self) -> None:
         """Drop every remembered token: memberships changed, so the next request of each
@@ -417,6 +460,7 @@ class Directory:
     def may_create_in(self, actor: User, namespace: str) -> None:
         """Refuse a model create in a closed namespace the actor may not write to."""
         writable_token(actor)
+        confined(actor, namespace)
         found = self.store.get_namespace(namespace)
         if found is None or found.open or actor.is_admin:
             return
@@ -513,5 +557,6 @@ __all__ = [
     "FailedAuthLimiter",
     "can",
     "check_model",
+    "confined",
     "hash_token",
 ]

@@ -171,6 +171,8 @@ class FileEntry:
     storage: FileStorage
     uri: str | None
     created_at: datetime
+    #: An MD5 hex digest a client gave (ModelBox's checksum), kept beside ``sha256``.
+    md5: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

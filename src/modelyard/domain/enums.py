@@ -39,3 +39,5 @@ class ParentKind(StrEnum):
 
     MODEL = "MODEL"
     VERSION = "VERSION"
+    EXPERIMENT = "EXPERIMENT"
+    CHECKPOINT = "CHECKPOINT"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -185,6 +186,7 @@ class TrackedFileInput:
     sha256: str | None = None
     mime_type: str | None = None
     file_type: FileType | None = None
+    md5: str | None = None
 
 
 def stored_entry(
@@ -998,9 +1000,18 @@ class RegistryService(Directory):
                     storage=FileStorage.TRACKED,
                     uri=uri,
                     created_at=self._clock(),
+                    md5=self._md5(f.md5, f"files[{i}].md5"),
                 )
             )
         return entries
+
+    @staticmethod
+    def _md5(value: str | None, field: str) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
+            raise InvalidArgument(f"{field}: expected 32 hex characters", field=field)
+        return value.lower()
 
     def list_files(
         self, actor: User, namespace: str, model_name: str, ref: str | None

@@ -56,6 +56,10 @@ def visible_to(viewer: User) -> sa.ColumnElement[bool]:
         )
     if restricted:
         anyone.append(sa.and_(m.c.access == AccessLevel.RESTRICTED, sa.or_(*restricted)))
+    if mine.confined_to is not None:
+        return sa.and_(
+            m.c.namespace_id.in_(_namespace_ids(sorted(mine.confined_to))), sa.or_(*anyone)
+        )
     return sa.or_(*anyone)
 
 

@@ -196,6 +196,7 @@ def _to_file(row: sa.Row[Any]) -> FileEntry:
         storage=row.storage,
         uri=row.uri,
         created_at=row.created_at,
+        md5=row.md5,
     )
 
 
@@ -634,6 +635,7 @@ class SqlMetadataStore(AccessRows):
                 self._move_tag(conn, row.model_id, tag, None, actor)
             conn.execute(t.files.delete().where(t.files.c.parent_id == version_id))
             conn.execute(t.metrics.delete().where(t.metrics.c.parent_id == version_id))
+            conn.execute(t.logged_events.delete().where(t.logged_events.c.parent_id == version_id))
             conn.execute(t.versions.delete().where(t.versions.c.id == version_id))
 
     # -- files -------------------------------------------------------------------------------
@@ -675,6 +677,7 @@ class SqlMetadataStore(AccessRows):
                         "storage": e.storage,
                         "uri": e.uri,
                         "created_at": e.created_at,
+                        "md5": e.md5,
                     }
                     for e in entries
                 ],

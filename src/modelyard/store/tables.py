@@ -70,6 +70,10 @@ def _id(**kw: Any) -> sa.Column[str]:
     return sa.Column("id", sa.String(32), primary_key=True, **kw)
 
 
+#: Files, metrics and logged events belong to a model or to an experiment, never both.
+_ONE_OWNER = "(model_id IS NULL) <> (experiment_id IS NULL)"
+
+
 users = sa.Table(
     "users",
     metadata,
@@ -202,7 +206,10 @@ files = sa.Table(
     "files",
     metadata,
     _id(),
-    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    # Whose file it is: a model's (its own or a version's), or an experiment's (its own or a
+    # checkpoint's); exactly one of the two.
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE")),
+    sa.Column("experiment_id", sa.ForeignKey("experiments.id", ondelete="CASCADE")),
     sa.Column("parent_kind", _enum(ParentKind), nullable=False),
     sa.Column("parent_id", sa.String(32), nullable=False),
     sa.Column("path", sa.String(1024), nullable=False),
@@ -213,16 +220,20 @@ files = sa.Table(
     sa.Column("storage", _enum(FileStorage), nullable=False),
     sa.Column("uri", sa.String(4096)),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("md5", sa.String(32)),
     sa.UniqueConstraint("parent_id", "path"),
+    sa.CheckConstraint(_ONE_OWNER, name="one_owner"),
     sa.Index(None, "sha256"),
     sa.Index(None, "model_id"),
+    sa.Index(None, "experiment_id"),
 )
 
 metrics = sa.Table(
     "metrics",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE")),
+    sa.Column("experiment_id", sa.ForeignKey("experiments.id", ondelete="CASCADE")),
     sa.Column("parent_id", sa.String(32), nullable=False),
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("value_float", sa.Float),
@@ -230,8 +241,10 @@ metrics = sa.Table(
     sa.Column("value_bytes", sa.LargeBinary),
     sa.Column("step", sa.BigInteger),
     sa.Column("wallclock", sa.Float, nullable=False),
+    sa.CheckConstraint(_ONE_OWNER, name="one_owner"),
     sa.Index(None, "parent_id", "key", "step"),
     sa.Index(None, "model_id"),
+    sa.Index(None, "experiment_id"),
 )
 
 tags = sa.Table(
@@ -395,4 +408,57 @@ webhook_deliveries = sa.Table(
     sa.Column("lease_expires_at", UTCDateTime),
     sa.UniqueConstraint("webhook_id", "event_id"),
     sa.Index(None, "state", "next_attempt_at"),
+)
+
+#: ModelBox's experiments: training runs in a namespace, guarded like a restricted model that
+#: lists no team (``domain/tracking.py``).
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    _id(),
+    sa.Column("namespace_id", sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", BinaryName, nullable=False),
+    sa.Column("owner_id", sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("external_id", sa.String(256)),
+    sa.Column("framework", sa.String(128)),
+    sa.Column("task", sa.String(256)),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("namespace_id", "name"),
+)
+
+#: An experiment's checkpoint at one epoch.
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    _id(),
+    sa.Column("experiment_id", sa.ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("metrics", Json, nullable=False),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("experiment_id", "epoch"),
+)
+
+#: Events a client logged on a model, version, experiment or checkpoint (ModelBox's LogEvent;
+#: not the audit log's events).
+logged_events = sa.Table(
+    "logged_events",
+    metadata,
+    _id(),
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE")),
+    sa.Column("experiment_id", sa.ForeignKey("experiments.id", ondelete="CASCADE")),
+    sa.Column("parent_kind", _enum(ParentKind), nullable=False),
+    sa.Column("parent_id", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("source", sa.String(256)),
+    sa.Column("wallclock", UTCDateTime, nullable=False),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_ONE_OWNER, name="one_owner"),
+    sa.Index(None, "parent_id", "wallclock"),
+    sa.Index(None, "model_id"),
+    sa.Index(None, "experiment_id"),
 )
