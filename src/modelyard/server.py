@@ -20,6 +20,7 @@ from modelyard.domain.checks import VersionChecks
 from modelyard.domain.deployments import DeploymentService, ServingBackend
 from modelyard.domain.directory import FailedAuthLimiter
 from modelyard.domain.imports import ImportService
+from modelyard.domain.keys import ApiKeys
 from modelyard.domain.service import RegistryService
 from modelyard.domain.tasks import TaskKind
 from modelyard.domain.uploads import UploadSessions
@@ -35,6 +36,7 @@ from modelyard.serving.reconciler import Backend, Serving
 from modelyard.store.audit import SqlAuditStore
 from modelyard.store.deployments import SqlDeploymentStore
 from modelyard.store.engine import make_engine, migrate
+from modelyard.store.keys import SqlKeyStore
 from modelyard.store.sessions import SqlUploadSessionStore
 from modelyard.store.sql import SqlMetadataStore
 from modelyard.store.tasks import SqlTaskStore
@@ -103,6 +105,7 @@ def build_app(settings: Settings) -> FastAPI:
         max_predict_body=settings.serving_max_payload_bytes,
         webhooks=webhooks,
         dispatcher=dispatcher,
+        keys=ApiKeys(service, SqlKeyStore(_sql_store(service))),
     )
     if settings.grpc_port is not None:
         serve_grpc(app, settings, service, webhooks)

@@ -390,6 +390,7 @@ def test_every_route_needs_a_token_except_health_and_docs(api: Any) -> None:
             "{deployment_id}",
             "{task_id}",
             "{token_id}",
+            "{key_id}",
             "{session_id}",
             "{webhook_id}",
             "{upload_id}",

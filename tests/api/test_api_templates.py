@@ -110,3 +110,66 @@ def test_catalog_offers_cascading_choices(api: Any) -> None:
         for arch in architectures:
             params = {"task": task, "framework": framework, "architecture": arch["name"]}
             assert api.admin.get(URL, params=params).status_code == 200, params
+
+
+def test_gesund_style_is_gesunds_layout_for_its_model_types(api: Any) -> None:
+    params = {"task": "object-detection", "framework": "onnx", "style": "gesund"}
+    r = api.admin.get(URL, params=params)
+    assert r.status_code == 200, r.text
+    assert 'filename="object-detection-onnx-default-gesund.zip"' in r.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    assert members == generate("object-detection", "onnx", style="gesund")
+    assert set(members) == {
+        "__init__.py",
+        "model.py",
+        "preprocess.py",
+        "postprocess.py",
+        "loss.py",
+        "schema.py",
+        "reqs.txt",
+        "input_example.json",
+        "modelyard.yaml",
+        "README.md",
+    }
+    assert "class GesundModel:" in members["model.py"].decode()
+    assert "class Response(BaseModel):" in members["schema.py"].decode()
+    assert "pydantic>=2,<3" in members["reqs.txt"].decode().splitlines()
+
+    styles = {
+        (t["task"], t["framework"]): t["styles"]
+        for t in api.admin.get(URL + "/catalog").json()["templates"]
+    }
+    gesund = sorted(pair for pair, offered in styles.items() if "gesund" in offered)
+    assert gesund == sorted(
+        (task, framework)
+        for task in ("classification", "object-detection", "segmentation")
+        for framework in ("onnx", "pytorch", "keras")
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "listed"),
+    [
+        ({"task": "regression", "framework": "onnx"}, "task", "classification, object-detection"),
+        ({"task": "classification", "framework": "sklearn"}, "framework", "onnx, pytorch, keras"),
+        (
+            {"task": "segmentation", "framework": "pytorch", "architecture": "unet"},
+            "architecture",
+            "default only",
+        ),
+        (
+            {"task": "segmentation", "framework": "onnx", "style": "bento"},
+            "style",
+            "modelyard, gesund",
+        ),
+    ],
+)
+def test_gesund_style_not_offered_is_a_422_naming_the_parameter(
+    api: Any, assert_problem: Any, params: dict[str, str], field: str, listed: str
+) -> None:
+    params = {"style": "gesund", **params}
+    body = assert_problem(
+        api.admin.get(URL, params=params), 422, ErrorCode.INVALID_ARGUMENT, field=field
+    )
+    assert listed in body["detail"], body

@@ -18,7 +18,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from modelyard.domain.runtime import Flavor, RuntimeSpec
-from modelyard.errors import InvalidArgument
+from modelyard.errors import InvalidArgument, ModelError
 from modelyard.runtime.bundle import (
     SPEC_FILE,
     BundleFile,
@@ -476,8 +476,9 @@ def test_gesund_answer_that_breaks_the_schema_is_an_error_naming_it(
     write(tmp_path, files)
     joblib.dump(classifier, tmp_path / "model.joblib")
     predictor = load_predictor(tmp_path, RuntimeSpec(flavor="gesund", model_file="model.joblib"))
-    with pytest.raises(InvalidArgument, match=r"schema.py's Response .*first at 0\.label: Field"):
+    with pytest.raises(ModelError, match=r"schema.py's Response .*first at 0\.label: Field") as err:
         predictor.predict(ROWS)
+    assert err.value.field == "output.0.label"  # the model's fault, not the request's
 
 
 def test_gesund_model_py_without_the_class_says_what_to_define(tmp_path: Path):

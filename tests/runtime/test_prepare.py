@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 import torch
@@ -30,10 +27,10 @@ from modelyard.runtime.bundle import read_bundle
 from modelyard.runtime.data import jsonable
 from modelyard.runtime.predictor import load_predictor
 from modelyard.runtime.prepare import PreparedBundle, prepare
+from server_support import running_server
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported, as the flavor does
 
-MODELYARD = Path(sys.executable).parent / "modelyard"
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(40, 4)).astype(np.float32)
 Y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
@@ -47,46 +44,11 @@ class Server:
     token: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``modelyard server`` in a process of its own (checks run in its worker processes)."""
-    home = tmp_path_factory.mktemp("prepare-server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    log = home / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(MODELYARD), "server", "--home", str(home), "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield Server(url=url, token=(home / "token").read_text().strip())
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_server(tmp_path_factory.mktemp("prepare-server")) as running:
+        yield Server(url=running.url, token=running.admin_token)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from modelyard.domain.runtime import CheckState, CheckStatus, Flavor
 from modelyard.errors import InvalidArgument
 from modelyard.runtime.bundle import read_bundle
 from modelyard.runtime.detect import detect
+from modelyard.runtime.predictor import load_predictor
 from modelyard.runtime.sandbox import check_bundle
 from modelyard.runtime.templates import REQUIREMENTS, as_zip, catalog, generate, spec
 from modelyard.runtime.templates.catalog import find
@@ -795,6 +796,7 @@ def test_cli_lists_the_catalog() -> None:
         "ARCHITECTURE",
         "MODEL_FILE",
         "FLAVOR",
+        "STYLES",
         "DESCRIPTION",
     ]
     assert len(lines) == 1 + len(OFFERED)
@@ -803,3 +805,43 @@ def test_cli_lists_the_catalog() -> None:
     )
     listed = json.loads(CliRunner().invoke(main, ["template", "--list", "--json"]).output)
     assert len(listed["templates"]) == 23
+
+
+# -- Gesund's layout ----------------------------------------------------------------------------
+
+
+@TORCHSCRIPT_DEPRECATED
+@pytest.mark.parametrize("task", ["classification", "object-detection", "segmentation"])
+def test_gesund_style_answers_what_score_py_answers(tmp_path: Path, task: str) -> None:
+    """The same code in Gesund's files (pytorch here; tests/serving/test_deploy_gesund.py
+    deploys the onnx ones), validated by its schema.py."""
+    plain, gesund = tmp_path / "score", tmp_path / "gesund"
+    _write(plain, generate(task, "pytorch"))
+    expected = _builder(task, "pytorch", "default")(plain, _import_score(plain))
+    _write(gesund, generate(task, "pytorch", style="gesund"))
+    (gesund / "model.pt").write_bytes((plain / "model.pt").read_bytes())
+    example = json.loads((gesund / "input_example.json").read_text())
+
+    declared = read_bundle(gesund).runtime
+    assert declared == detect(gesund).model_copy(update={"requirements": []})
+    assert declared.flavor == Flavor.GESUND and declared.model_file == "model.pt"
+    answer = load_predictor(gesund, detect(gesund)).predict(example)
+
+    _assert_close(answer, expected(example))
+    jsonschema.validate(answer, json.loads((plain / "output_schema.json").read_text()))
+
+
+def test_cli_writes_the_gesund_style(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from modelyard.cli.main import main
+
+    args = ["template", "--task", "segmentation", "--framework", "onnx", "--style", "gesund"]
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    files = generate("segmentation", "onnx", style="gesund")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+    other = tmp_path / "other"
+    refused = CliRunner().invoke(main, [*args[:4], "python", *args[5:], "-o", str(other)])
+    assert refused.exit_code == 2 and "Gesund templates exist for onnx" in refused.output
+    assert not other.exists()

@@ -5,11 +5,8 @@ and a ``modelyard server`` process whose log the test reads."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 
 from modelyard.api.app import create_app
 from modelyard.domain.uploads import UploadSessions
 from modelyard.store.sessions import SqlUploadSessionStore
+from server_support import running_server
 
 
 @dataclass
@@ -129,37 +126,9 @@ class ServerProcess:
 def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
     """``modelyard server`` on 127.0.0.1 and a free port, as a user runs it (log level info)."""
     home = tmp_path / "server-home"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    modelyard = Path(sys.executable).parent / "modelyard"
-    argv = [str(modelyard), "server", "--home", str(home), "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*argv, "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
+    home.mkdir()
+    with running_server(home) as server:
+        yield ServerProcess(
+            url=server.url, home=home, admin_token=server.admin_token, log=home / "server.log"
         )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"server exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"server not healthy:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        token = (home / "token").read_text().strip()
-        yield ServerProcess(url=url, home=home, admin_token=token, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(home, ignore_errors=True)  # blobs of large tests; the log stays
+    shutil.rmtree(home / "blobs", ignore_errors=True)  # blobs of large tests; the log stays

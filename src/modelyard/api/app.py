@@ -28,12 +28,14 @@ from modelyard.api.routes import (
     users,
     versions,
 )
+from modelyard.api.routes import keys as key_routes
 from modelyard.api.routes import webhooks as webhook_routes
-from modelyard.dialects import deepdev, opensearch
+from modelyard.dialects import deepdev, oci, opensearch
 from modelyard.dispatcher import Dispatcher
 from modelyard.domain.bundles import BundleLimits, Bundles
 from modelyard.domain.checks import VersionChecks
 from modelyard.domain.imports import ImportService
+from modelyard.domain.keys import ApiKeys
 from modelyard.domain.service import RegistryService
 from modelyard.domain.uploads import UploadSessions
 from modelyard.domain.webhooks import Webhooks
@@ -53,16 +55,22 @@ def create_app(
     max_predict_body: int | None = None,
     webhooks: Webhooks | None = None,
     dispatcher: Dispatcher | None = None,
+    keys: ApiKeys | None = None,
 ) -> FastAPI:
     """The app; ``upload_sessions`` enables the resumable upload routes (else they answer 409),
     ``imports`` the URL imports and tasks, run by ``runner`` while the app is up, ``checks``
     the version checks (run by the same runner), ``gateway`` the deployments and predictions
     (their serving backend runs while the app is up),
-    ``webhooks`` the event stream and webhooks (delivered by ``dispatcher`` while it is up)."""
+    ``webhooks`` the event stream and webhooks (delivered by ``dispatcher`` while it is up),
+    ``keys`` the signing keys (and so the OCI dialect's signed requests)."""
     app = FastAPI(
         title="modelyard",
         version=modelyard.__version__,
-        description="Model registry: models, versions, files, metrics and tags.",
+        description="Model registry: models, versions, files, metrics and tags. Foreign "
+        "platforms' APIs have their own schemas: DeepDev's at "
+        "[/api/v1.0/docs](/api/v1.0/docs), OpenSearch ML Commons' at "
+        "[/_plugins/_ml/docs](/_plugins/_ml/docs), OCI Data Science's model catalog at "
+        "[/20190101/docs](/20190101/docs).",
         openapi_url="/openapi.json",
         lifespan=webhook_routes.running(
             dispatcher, tasks.running(runner, gateway.serving if gateway is not None else None)
@@ -75,10 +83,19 @@ def create_app(
     app.state.checks = checks
     app.state.gateway = gateway
     app.state.webhooks = webhooks
+    app.state.keys = keys
     app.state.deployments = gateway.deployments if gateway is not None else None
     errors.install(app)
 
-    app.add_middleware(BodyLimitMiddleware, max_predict_body=max_predict_body)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_predict_body=max_predict_body,
+        foreign={
+            deepdev.PREFIX: deepdev.too_large,
+            opensearch.PREFIX: opensearch.too_large,
+            oci.PREFIX: oci.too_large,
+        },
+    )
     app.add_middleware(RequestIdMiddleware)
     if gateway is not None:  # outermost: it answers most predictions by itself
         app.add_middleware(PredictFastPath, max_body=max_predict_body or MAX_JSON_BODY)
@@ -106,6 +123,7 @@ def create_app(
         bundles,
         uploads,
         users,
+        key_routes,
         access,
         audit,
         admin,
@@ -119,6 +137,7 @@ def create_app(
     app.include_router(webhook_routes.router)
     app.mount(deepdev.PREFIX, deepdev.create_deepdev_app(app))
     app.mount(opensearch.PREFIX, opensearch.create_opensearch_app(app))
+    app.mount(oci.PREFIX, oci.create_oci_app(app))
     return app
 
 

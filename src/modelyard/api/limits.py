@@ -1,15 +1,18 @@
-"""A cap on request bodies that are read into memory (JSON), answered as problem+json.
+"""A cap on request bodies that are read into memory (JSON), answered as problem+json, or in
+a dialect's own error shape under its path prefix.
 
 File uploads (``PUT .../files/{path}``, ``PUT .../uploads/{id}``, ``PUT .../bundle``, and
 OpenSearch ML Commons' ``POST /_plugins/_ml/models/{id}/chunk/{n}``, raw bytes labelled
-``application/json`` that the dialect streams and limits to one chunk's size) stream to disk
-and are exempt.
+``application/json`` that the dialect streams and limits to one chunk's size, and OCI Data
+Science's ``POST /20190101/models/{id}/artifact``) stream to disk and are exempt.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +26,8 @@ _UPLOAD = re.compile(
 )
 
 _STREAMED_POST = re.compile(r"^/_plugins/_ml/models/[^/]+/chunk/[^/]+$")
+#: OCI Data Science's artifact upload (``POST /20190101/models/{id}/artifact``): a zip, streamed.
+_OCI_ARTIFACT = re.compile(r"^/20190101/models/[^/]+/artifact$")
 
 
 class _TooLarge(Exception):
@@ -36,11 +41,17 @@ class BodyLimitMiddleware:
     """``max_body`` for JSON bodies; ``max_predict_body`` for predictions (native and V2)."""
 
     def __init__(
-        self, app: ASGIApp, max_body: int = MAX_JSON_BODY, max_predict_body: int | None = None
+        self,
+        app: ASGIApp,
+        max_body: int = MAX_JSON_BODY,
+        max_predict_body: int | None = None,
+        foreign: Mapping[str, Callable[[int], dict[str, Any]]] | None = None,
     ) -> None:
+        """``foreign``: path prefix -> the refusal's JSON body in that dialect's shape."""
         self.app = app
         self.max_body = max_body
         self.max_predict_body = max_predict_body or max_body
+        self.foreign = dict(foreign or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._streamed(scope["method"], scope["path"]):
@@ -78,12 +89,33 @@ class BodyLimitMiddleware:
     @staticmethod
     def _streamed(method: str, path: str) -> bool:
         return (method == "PUT" and bool(_UPLOAD.match(path))) or (
-            method == "POST" and bool(_STREAMED_POST.match(path))
+            method == "POST" and bool(_STREAMED_POST.match(path) or _OCI_ARTIFACT.match(path))
         )
 
     async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         request_id = scope.get("state", {}).get("request_id", "")
-        body = json.dumps(
+        media_type = b"application/problem+json"
+        shape = next((f for p, f in self.foreign.items() if scope["path"].startswith(p)), None)
+        if shape is not None:
+            body = json.dumps(shape(limit)).encode()
+            media_type = b"application/json"
+        else:
+            body = self._problem(limit, request_id)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", media_type),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _problem(limit: int, request_id: str) -> bytes:
+        return json.dumps(
             {
                 "type": "https://modelyard.dev/problems/content-too-large",
                 "title": "Content Too Large",
@@ -95,14 +127,3 @@ class BodyLimitMiddleware:
                 "request_id": request_id,
             }
         ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})

@@ -18,6 +18,7 @@ from modelyard.domain.deployments import Batching, Deployment, DeploymentState, 
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, ParentKind, VersionState
 from modelyard.domain.gc import GcReport
+from modelyard.domain.keys import ApiKey
 from modelyard.domain.runtime import CheckReport, RuntimeSpec
 from modelyard.domain.tasks import Task, TaskKind, TaskState
 from modelyard.domain.uploads import UploadSession
@@ -715,3 +716,35 @@ class PredictOut(BaseModel):
     deployment: str
     model: str = Field(description="namespace/model")
     version: str
+
+
+# -- signing keys ---------------------------------------------------------------------------
+
+
+class KeyCreate(_In):
+    public_key: str = Field(description="PEM of an RSA public key (-----BEGIN PUBLIC KEY-----)")
+    name: str | None = Field(default=None, description="A label; default the fingerprint")
+
+
+class KeyOut(BaseModel):
+    id: str
+    user: str
+    name: str
+    fingerprint: str = Field(description="OCI's fingerprint: MD5 of the DER key, colon hex")
+    public_key: str
+    created_at: datetime
+
+    @classmethod
+    def from_entity(cls, key: ApiKey) -> KeyOut:
+        return cls(
+            id=key.id,
+            user=key.user,
+            name=key.name,
+            fingerprint=key.fingerprint,
+            public_key=key.public_key,
+            created_at=key.created_at,
+        )
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]

@@ -8,8 +8,8 @@ import click
 
 from modelyard.cli._common import json_option, print_json, print_table
 from modelyard.errors import InvalidArgument
-from modelyard.runtime.templates import Framework, Task, catalog, generate
-from modelyard.runtime.templates.catalog import find
+from modelyard.runtime.templates import Framework, Style, Task, catalog, generate
+from modelyard.runtime.templates.catalog import DEFAULT, find
 
 
 @click.command()
@@ -27,6 +27,14 @@ from modelyard.runtime.templates.catalog import find
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory to write the bundle into (created if missing).",
 )
+@click.option(
+    "--style",
+    type=click.Choice([s.value for s in Style]),
+    default=Style.MODELYARD.value,
+    show_default=True,
+    help="gesund: Gesund's layout (model.py with GesundModel, preprocess.py, postprocess.py, "
+    "schema.py, loss.py, reqs.txt) for classification, object-detection and segmentation.",
+)
 @click.option("--force", is_flag=True, help="Overwrite files of the same names in the directory.")
 @click.option("--list", "list_only", is_flag=True, help="List what is offered, write nothing.")
 @json_option
@@ -35,6 +43,7 @@ def template(
     framework: str | None,
     architecture: str | None,
     directory: Path | None,
+    style: str,
     force: bool,
     list_only: bool,
     as_json: bool,
@@ -48,7 +57,7 @@ def template(
     if task is None or framework is None or directory is None:
         raise click.UsageError("--task, --framework and -o DIR are required (or --list)")
     try:
-        files = generate(task, framework, architecture)
+        files = generate(task, framework, architecture, style)
         _, arch = find(task, framework, architecture)
     except InvalidArgument as exc:
         message = exc.message.removeprefix(f"{exc.field}: ")
@@ -86,9 +95,11 @@ def _print_catalog(as_json: bool) -> None:
             "architecture": a.name,
             "model_file": a.model_file,
             "flavor": a.flavor.value,
+            "styles": ",".join(t.styles) if a.name == DEFAULT else Style.MODELYARD.value,
             "description": a.description,
         }
         for t in offered.templates
         for a in t.architectures
     ]
-    print_table(rows, ("task", "framework", "architecture", "model_file", "flavor", "description"))
+    columns = ("task", "framework", "architecture", "model_file", "flavor", "styles")
+    print_table(rows, (*columns, "description"))

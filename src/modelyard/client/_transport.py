@@ -193,10 +193,18 @@ class Transport:
         raise_for_error(response)
         return FileOut.model_validate_json(response.content)
 
-    def put_file(self, path: str, local: Path, out: type[M], progress: Progress | None = None) -> M:
+    def put_file(
+        self,
+        path: str,
+        local: Path,
+        out: type[M],
+        progress: Progress | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> M:
         """PUT a local file as the raw body, streamed; the answer parsed into ``out``."""
         response = self._http.put(
             path,
+            params=_drop_none(params),
             content=read_chunks(local, progress),
             headers={"Content-Length": str(local.stat().st_size)},
             timeout=self._transfer_timeout,

@@ -54,6 +54,23 @@ class AccessCalls:
         """Revoke a token by id; it stops working at once."""
         return self._t.call("DELETE", f"/api/v1/tokens/{segment(token_id)}", s.TokenInfoOut)
 
+    # -- signing keys ------------------------------------------------------------------
+
+    def add_key(self, public_key: str, name: str | None = None) -> s.KeyOut:
+        """Register an RSA public key (PEM) whose private key signs your requests to the OCI
+        dialect; the answer has its fingerprint, the one in your OCI config."""
+        body = {"public_key": public_key, "name": name}
+        return self._t.call("POST", "/api/v1/users/me/keys", s.KeyOut, json=body)
+
+    def list_keys(self, user: str | None = None) -> list[s.KeyOut]:
+        """Your signing keys (admins: ``user``'s)."""
+        params = {"user": user} if user else None
+        return self._t.call("GET", "/api/v1/users/me/keys", s.KeyList, params=params).keys
+
+    def delete_key(self, key_id: str) -> s.KeyOut:
+        """Delete a signing key by id; what it signs is refused from then on."""
+        return self._t.call("DELETE", f"/api/v1/users/me/keys/{segment(key_id)}", s.KeyOut)
+
     # -- teams -------------------------------------------------------------------------
 
     def create_team(self, name: str, description: str | None = None) -> s.TeamOut:

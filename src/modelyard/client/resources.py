@@ -26,6 +26,7 @@ from modelyard.client.deployments import Deployment, deployment_body
 from modelyard.client.tasks import wait_for
 from modelyard.domain.entities import MetaInfo, Provenance
 from modelyard.domain.enums import AccessLevel, FileStorage, FileType, VersionState
+from modelyard.domain.gesund import ArtifactProps
 from modelyard.domain.runtime import CheckReport, CheckState, RuntimeSpec
 from modelyard.errors import FailedPrecondition, InvalidArgument
 
@@ -558,10 +559,27 @@ class ModelVersion(_Entity):
         self._t.call("POST", self._path + "/checks", s.TaskOut)
         return self.wait_for_checks(timeout) if wait else self.refresh().checks
 
-    def upload_bundle(self, zip_path: PathLike, progress: Progress | None = None) -> list[Artifact]:
+    def upload_bundle(
+        self,
+        zip_path: PathLike,
+        progress: Progress | None = None,
+        *,
+        props: ArtifactProps | None = None,
+    ) -> list[Artifact]:
         """Upload one zip whose file members become this version's files (all or none: an
-        unsafe or oversized member refuses the whole zip, naming it)."""
-        stored = self._t.put_file(self._path + "/bundle", Path(zip_path), s.FileList, progress)
+        unsafe or oversized member refuses the whole zip, naming it). With Gesund's artifact
+        ``props`` the version gets their task and framework and the gesund runtime (see
+        :mod:`modelyard.domain.gesund`)."""
+        params = None
+        if props is not None:
+            params = {
+                "model_type": props.model_type.value,
+                "framework": props.framework.value,
+                "include_model_files": str(props.include_model_files).lower(),
+            }
+        stored = self._t.put_file(
+            self._path + "/bundle", Path(zip_path), s.FileList, progress, params
+        )
         return [Artifact.from_wire(f) for f in stored.files]
 
     def download_bundle(self, dest_zip: PathLike, progress: Progress | None = None) -> Path:

@@ -234,6 +234,7 @@ _TARGET_KEYS = (
     "user",
     "team",
     "token_id",
+    "key_id",
     "deployment_id",
 )
 

@@ -39,6 +39,7 @@ from typing import IO, BinaryIO
 
 from modelyard.domain.entities import FileEntry, ModelVersion, User
 from modelyard.domain.enums import FileStorage
+from modelyard.domain.gesund import ArtifactProps
 from modelyard.domain.ids import FilePath
 from modelyard.domain.runtime import RuntimeSpec
 from modelyard.domain.service import FileTarget, RegistryService
@@ -158,12 +159,16 @@ class Bundles:
         archive: BinaryIO | IO[bytes],
         *,
         locate_model_file: bool = False,
+        props: ArtifactProps | None = None,
     ) -> list[FileEntry]:
         """Store every file member of the zip ``archive`` as a file of a PENDING version (a
         path already there is replaced); all or nothing. With ``locate_model_file``, a
         text-embedding runtime that names no model file gets the zip's one model member, and
         the tokenizer beside it (OpenSearch ML Commons' zips: a ``.pt`` or ``.onnx`` file and
-        ``tokenizer.json``, at the top or in a folder); the zip is refused without one."""
+        ``tokenizer.json``, at the top or in a folder); the zip is refused without one. With
+        Gesund's artifact ``props`` (:mod:`modelyard.domain.gesund`), the version gets their
+        task, framework and the gesund runtime, its model file the zip's model member; a zip
+        that disagrees with them is refused before anything is stored."""
         target = self.service.file_target(actor, namespace, model_name, ref, write=True)
         try:
             zf = zipfile.ZipFile(archive)
@@ -176,11 +181,17 @@ class Bundles:
             runtime = None
             if locate_model_file and target.version is not None:
                 runtime = _located(target.version.runtime, [m.path for m in members])
+            described = None
+            if props is not None and target.version is not None:
+                model_file = props.model_file([m.path for m in members])
+                described = props.version_changes(target.version.runtime, model_file)
             for member in members:
                 self._inflate(zf, member, None)
             entries = self._store(zf, target, members)
         if runtime is not None:
             self.service.update_version(actor, namespace, model_name, ref, {"runtime": runtime})
+        if described is not None:
+            self.service.update_version(actor, namespace, model_name, ref, described)
         return entries
 
     def _check_headers(self, zf: zipfile.ZipFile) -> list[_Member]:
@@ -250,14 +261,20 @@ class Bundles:
 
     # -- download ----------------------------------------------------------------------------
 
-    def download(self, actor: User, namespace: str, model_name: str, ref: str) -> BundleDownload:
-        """The version's stored files and a manifest as a zip, written while it is read."""
+    def download(
+        self, actor: User, namespace: str, model_name: str, ref: str, *, manifest: bool = True
+    ) -> BundleDownload:
+        """The version's stored files and a manifest (unless ``manifest`` is false: a client
+        that checks the zip against a manifest of its own, as ADS does) as a zip, written while
+        it is read."""
         version = self.service.get_version(actor, namespace, model_name, ref)
         entries = self.service.list_files(actor, namespace, model_name, version.label)
         name = f"{version.model}-{version.label}.zip"
-        return BundleDownload(filename=name, chunks=self._zip(version, entries))
+        return BundleDownload(filename=name, chunks=self._zip(version, entries, manifest))
 
-    def _zip(self, version: ModelVersion, entries: list[FileEntry]) -> Iterator[bytes]:
+    def _zip(
+        self, version: ModelVersion, entries: list[FileEntry], with_manifest: bool = True
+    ) -> Iterator[bytes]:
         packed = [
             e
             for e in entries
@@ -280,7 +297,8 @@ class Bundles:
                         f"file {entry.path}: the blob store holds {sent} bytes, "
                         f"expected {entry.size}"
                     )
-            zf.writestr(_zip_info(MANIFEST, None), manifest)
+            if with_manifest:
+                zf.writestr(_zip_info(MANIFEST, None), manifest)
         yield from out.drain()
 
 

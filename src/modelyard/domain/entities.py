@@ -3,6 +3,7 @@ function per type in ``store/sql.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -199,6 +200,17 @@ class TagEvent:
 class Page(Generic[T]):
     items: list[T] = field(default_factory=list)
     next_page_token: str | None = None
+
+
+def every(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paged listing: ``fetch(page_token)`` answers one page."""
+    token = None
+    while True:
+        page = fetch(token)
+        yield from page.items
+        token = page.next_page_token
+        if token is None:
+            return
 
 
 #: Who calls without a token: only a deployment made public for predictions answers them.

@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from modelyard.domain.access import Action
 from modelyard.domain.audit import Auditor, audited
 from modelyard.domain.bundles import BundleLimits, Bundles, Spool
-from modelyard.domain.entities import FileEntry, ModelVersion, Page, User
-from modelyard.domain.enums import VersionState
+from modelyard.domain.directory import check_model
+from modelyard.domain.entities import FileEntry, Model, ModelVersion, Page, User
+from modelyard.domain.enums import AccessLevel, VersionState
 from modelyard.domain.ids import Digest, FilePath, new_id
 from modelyard.domain.service import MAX_MODEL_CARD, FileTarget, RegistryService, Upload
 from modelyard.domain.tasks import (
@@ -35,11 +37,13 @@ from modelyard.domain.tasks import (
     TaskStore,
 )
 from modelyard.errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     ModelNotFound,
     NotFound,
     RegistryError,
+    VersionNotFound,
 )
 
 MAX_FILES = 1000
@@ -126,11 +130,6 @@ class ImportService:
             digests[path] = Digest.parse(value, field)
         return {"files": checked, "sha256": digests, "finish": finish}
 
-    def check_sources(self, actor: User, files: Mapping[str, str]) -> None:
-        """Refuse ``files`` (target path -> source URL) as :meth:`create_version` would,
-        before anything is made for them."""
-        self._params(files, None, finish=True)
-
     def _submit(
         self, actor: User, model_id: str, version: ModelVersion, params: dict[str, Any]
     ) -> Task:
@@ -198,6 +197,77 @@ class ImportService:
             params["card_file"] = card_file
         version = self.registry.create_version(actor, namespace, model_name, **version_fields)
         return version, self._submit(actor, version.model_id, version, params)
+
+    @audited("version.create")
+    def register(
+        self,
+        actor: User,
+        namespace: str,
+        model_name: str,
+        files: Mapping[str, str],
+        *,
+        access: AccessLevel | None = None,
+        owner: str | None = None,
+        model_description: str | None = None,
+        card_file: str | None = None,
+        **version_fields: Any,
+    ) -> tuple[ModelVersion, Task]:
+        """Register a version from URLs, making its model first when there is none (owned by
+        ``owner``, private unless ``access`` says otherwise): DeepDev's registration. An
+        earlier FAILED version with the same label makes way for this one; ``access`` changes
+        an existing model's level, which only who may manage it may do, once the version is
+        made. A refused registration leaves nothing behind, a model it made included."""
+        registry = self.registry
+        label = version_fields.get("label")
+        try:
+            model: Model | None = registry.get_model(actor, namespace, model_name)
+        except ModelNotFound:
+            model = None
+        if model is None:
+            try:
+                model = registry.create_model(
+                    actor,
+                    name=model_name,
+                    namespace=namespace,
+                    owner=owner,
+                    description=model_description,
+                    access=access or AccessLevel.PRIVATE,
+                )
+            except AlreadyExists:  # someone else's, hidden from the actor
+                raise ModelNotFound(f"model {namespace}/{model_name} not found") from None
+            made = True
+        else:
+            made = False
+            if owner is not None and owner != model.owner:
+                raise InvalidArgument(
+                    f"owner: model {model_name} is owned by {model.owner}", field="owner"
+                )
+            if access is not None and access != model.access:
+                check_model(actor, model, Action.MANAGE)
+            self._replace_failed(actor, namespace, model_name, label)
+        try:
+            version, task = self.create_version(
+                actor, namespace, model_name, files, card_file=card_file, **version_fields
+            )
+        except RegistryError:
+            if made:
+                registry.delete_model(actor, namespace, model_name)
+            raise
+        if not made and access is not None and access != model.access:
+            registry.update_model(actor, namespace, model_name, {"access": access})
+        return version, task
+
+    def _replace_failed(
+        self, actor: User, namespace: str, model_name: str, label: str | None
+    ) -> None:
+        if label is None:
+            return
+        try:
+            earlier = self.registry.get_version(actor, namespace, model_name, label)
+        except VersionNotFound:
+            return
+        if earlier.state == VersionState.FAILED:
+            self.registry.delete_version(actor, namespace, model_name, earlier.label)
 
     @audited("version.create")
     def create_version_from_bundle(

@@ -614,7 +614,7 @@ class CheckRun(Iterator[CheckResult]):
                 "and objects (numpy arrays: .tolist())"
             )
         self._prediction = (answer,)
-        self.output_schema = infer_schema(answer)
+        self.output_schema = self._predictor.output_schema(answer) or infer_schema(answer)
         return CheckStatus.PASS, f"predicted on {name}: {_shape(answer)}"
 
     def _predict_output_schema(self) -> tuple[CheckStatus, str]:

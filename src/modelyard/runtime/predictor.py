@@ -29,6 +29,11 @@ class Predictor:
     def predict(self, data: Any) -> Any:
         return jsonable(self.flavor.predict(self.model, data))
 
+    def output_schema(self, answer: Any) -> dict[str, Any] | None:
+        """The JSON Schema the model declares for its answers (Gesund's ``schema.py``), or
+        None."""
+        return self.flavor.output_schema(self.model, answer)
+
 
 def load_predictor(bundle: Path, spec: RuntimeSpec) -> Predictor:
     """Load the model that ``spec`` describes from the bundle directory ``bundle``."""

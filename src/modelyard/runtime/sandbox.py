@@ -83,6 +83,7 @@ def check_bundle(
     ``python``: the interpreter to run it (default: this one, or the environment built under
     ``environments`` when the requirements are not installed here).
     """
+    from modelyard.runtime.ads import ads_results
     from modelyard.runtime.checks import CHECKS
 
     started = datetime.now(UTC)
@@ -109,6 +110,8 @@ def check_bundle(
             results.append(_fail(check.id, outcome.why(timeout, memory_mb, bundle)))
         else:
             results.append(_skipped(check.id, f"not run: the worker stopped at {stopped_at}"))
+    # ADS's introspection tests, under their own keys (read from the files, never run)
+    results += ads_results(bundle, {r.id: r for r in results})
     finished = datetime.now(UTC)
     if not outcome.results and outcome.error:
         return CheckReport(

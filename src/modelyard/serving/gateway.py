@@ -124,8 +124,13 @@ class Gateway:
         return deployment
 
     def ready_replicas(self, deployment: Deployment) -> int:
+        return self.known_ready_replicas(deployment) or 0
+
+    def known_ready_replicas(self, deployment: Deployment) -> int | None:
+        """Ready replicas on this server; None when it runs none of the deployment's (another
+        server sharing the database may)."""
         pool = self.serving.pool(deployment.id)
-        return len(pool.ready()) if pool is not None else 0
+        return len(pool.ready()) if pool is not None else None
 
     # -- predicting ------------------------------------------------------------------------
 

@@ -462,3 +462,16 @@ logged_events = sa.Table(
     sa.Index(None, "model_id"),
     sa.Index(None, "experiment_id"),
 )
+
+#: Public keys users registered to sign requests (OCI's API signing keys), by fingerprint.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _id(),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "user_id"),
+)

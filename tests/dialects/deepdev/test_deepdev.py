@@ -4,7 +4,6 @@ status link, and bad input answered in DeepDev's error shape with nothing stored
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -165,6 +164,9 @@ def test_register_deploy_and_predict_through_the_status_link(
         refused = bob.put(f"/api/v1.0/deployment/{NAME}/1.0")
         assert refused.status_code == 404
         assert refused.json()["error"]["code"] == "MODEL_NOT_FOUND"
+        mine = registration(source, version="9.0", model_config__owner=None)
+        taken = bob.put(f"/api/v1.0/model/{NAME}/9.0", json=mine)
+        assert taken.status_code == 404  # the name is alice's: nothing says so to bob
 
         deployed = alice.put(f"/api/v1.0/deployment/{NAME}/1.0", json={"replicas": 1})
         assert deployed.status_code == 202, deployed.text
@@ -188,10 +190,23 @@ def test_register_deploy_and_predict_through_the_status_link(
         assert NAME in [m["name"] for m in bob.get("/api/v1.0/models").json()["models"]]
         assert bob.post(status_url, json={"data": rows}).status_code == 200
         assert bob.delete(status_url).status_code == 403
+        assert bob.put(status_url, json={"replicas": 2}).status_code == 403  # deployed or not
         second = registration(source, version="2.0", model_config__private=None)
         assert alice.put(f"/api/v1.0/model/{NAME}/2.0", json=second).status_code == 202
         assert bob.get(f"/api/v1.0/model/{NAME}/2.0").json()["model_config"]["private"] is False
         assert bob.patch(accepted["status_url"], json={"private": True}).status_code == 403
+        # a refused registration changes nothing, the model's visibility included
+        again_private = registration(source, version="2.0", model_config__private=True)
+        assert alice.put(f"/api/v1.0/model/{NAME}/2.0", json=again_private).status_code == 409
+        assert bob.get(accepted["status_url"]).status_code == 200
+
+        # two versions deployed side by side, each behind its own status link
+        wait_for(alice, f"/api/v1.0/model/{NAME}/2.0", "status", {"REGISTERED"})
+        assert alice.put(f"/api/v1.0/deployment/{NAME}/2.0").status_code == 202
+        url_2 = f"/api/v1.0/deployment/{NAME}/2.0"
+        assert wait_for(alice, url_2, "status", {"ACTIVE", "FAILED"})["status"] == "ACTIVE"
+        assert alice.post(url_2, json={"data": rows}).json() == predicted.json()
+        assert alice.delete(url_2).status_code == 200
 
         stopped = alice.delete(status_url)
         assert stopped.status_code == 200, stopped.text
@@ -213,7 +228,7 @@ def _error(answer: httpx.Response, target: str) -> str:
         ({"model_metainfo__input_types": ["CODE"]}, "model_metainfo.input_types.0", "SOURCE_CODE"),
         ({"model_metainfo__num_params": -1}, "model_metainfo.num_params", "greater than"),
         ({"model_config__inference_script": "main.py"}, "model_config.inference_script", "key"),
-        ({"model_metainfo__index_page_file": "README.md"}, "model_metainfo.index_page_file", ""),
+        ({"model_metainfo__index_page_file": "README.md"}, "model_metainfo.index_page_file", "key"),
         ({"model_config__conda_file": None}, "model_config.conda_file", "docker_base_image"),
         ({"model_config__name": "other"}, "model_config.name", "path"),
         ({"model_config__weights": "x"}, "model_config.weights", "unknown field"),
@@ -291,7 +306,25 @@ def test_every_route_refuses_a_request_without_a_token(server: dict[str, Any]) -
 def test_the_dialect_documents_itself(server: dict[str, Any]) -> None:
     with http(server, None) as anonymous:
         assert anonymous.get("/api/v1.0/docs").status_code == 200
+        main = anonymous.get("/openapi.json").json()["info"]["description"]
+        assert "/api/v1.0/docs" in main and "/_plugins/_ml/docs" in main
+        assert anonymous.get("/_plugins/_ml/docs").status_code == 200
         schema = anonymous.get("/api/v1.0/openapi.json").json()
         body = schema["components"]["schemas"]["Registration"]
         assert set(body["required"]) == {"model_config", "model_files", "model_metainfo"}
-        assert json.dumps(schema).count("SEQ2SEQ") >= 1
+        types = schema["components"]["schemas"]["ModelType"]["enum"]
+        assert types == ["ENCODER", "DECODER", "SEQ2SEQ"]
+
+
+def test_a_body_too_large_is_refused_in_each_dialects_shape(server: dict[str, Any]) -> None:
+    big = b'{"x": "' + b"a" * (17 * 1024 * 1024) + b'"}'
+    headers = {"Content-Type": "application/json"}
+    with http(server, "alice") as alice:
+        deepdev = alice.put("/api/v1.0/model/big/1.0", content=big, headers=headers)
+        assert deepdev.status_code == 413
+        assert "larger than" in deepdev.json()["error"]["message"]
+        opensearch = alice.post("/_plugins/_ml/model_groups/_search", content=big, headers=headers)
+        assert opensearch.status_code == 413
+        assert opensearch.json()["error"]["type"] == "status_exception"
+        native = alice.post("/api/v1/models", content=big, headers=headers)
+        assert native.status_code == 413 and native.json()["status"] == 413

@@ -43,6 +43,10 @@ def test_register_get_update_delete_a_group(osapi: OsApi) -> None:
     assert (doc["description"], doc["access"]) == ("new", "public")
     renamed = osapi.admin.put(f"{ML}/model_groups/{group_id}", json={"name": "other"})
     assert_os_error(renamed, 400, "illegal_argument_exception", "name")
+    model_id = osapi.upload(osapi.admin, model_zip(), group=group_id)
+    kept = osapi.admin.delete(f"{ML}/model_groups/{group_id}")
+    assert_os_error(kept, 400, "status_exception", "associated model versions")
+    assert osapi.admin.delete(f"{ML}/models/{model_id}").status_code == 200
     gone = osapi.admin.delete(f"{ML}/model_groups/{group_id}")
     assert gone.status_code == 200 and gone.json()["result"] == "deleted"
     assert_os_error(osapi.admin.get(f"{ML}/model_groups/{group_id}"), 404, "status_exception")

@@ -28,6 +28,7 @@ def _deployment(state: DeploymentState, replicas: int = 2) -> Any:
         (VersionState.READY, _deployment(DeploymentState.ACTIVE), 2, "DEPLOYED"),
         (VersionState.READY, _deployment(DeploymentState.ACTIVE), None, "DEPLOYED"),
         (VersionState.READY, _deployment(DeploymentState.ACTIVE), 1, "PARTIALLY_DEPLOYED"),
+        (VersionState.READY, _deployment(DeploymentState.ACTIVE), 0, "PARTIALLY_DEPLOYED"),
         (VersionState.READY, _deployment(DeploymentState.FAILED), 0, "DEPLOY_FAILED"),
         (VersionState.READY, _deployment(DeploymentState.STOPPED), 0, "UNDEPLOYED"),
     ],

@@ -134,10 +134,12 @@ def test_a_chunk_of_the_wrong_size_is_refused(osapi: OsApi) -> None:
 
 
 def _nothing_stored(osapi: OsApi) -> None:
-    groups = osapi.admin.post(f"{ML}/model_groups/_search", json={"query": {"match_all": {}}})
-    assert groups.json()["hits"]["total"]["value"] == 0
-    models = osapi.admin.post(f"{ML}/models/_search", json={})
-    assert models.json()["hits"]["hits"] == []
+    """No model in any namespace, no blob, no staged upload: seen by the service, not the
+    dialect."""
+    registry = osapi.api.registry
+    assert registry.service.list_models(registry.admin).items == []
+    assert registry.blob_files() == []
+    assert list(osapi.sessions.staging_dir.iterdir()) == []
 
 
 @pytest.mark.parametrize(

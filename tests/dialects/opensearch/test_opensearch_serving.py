@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from client_venv import client_python
 from opensearch_support import ML, assert_os_error, basic
 
+from client_venv import OPENSEARCH, client_python
 from embedding_models import TEXTS, EmbeddingFixture, build_embedding_model, zip_sha256
 from http_source import serving_files
 from server_support import Server, running_server
@@ -184,7 +184,7 @@ def test_the_opensearch_py_ml_client(
     onnx_model: EmbeddingFixture,
     tmp_path: Path,
 ) -> None:
-    python = client_python()
+    python = client_python(*OPENSEARCH)
     token = token_for(server, "carol")
     torch_meta = tmp_path / "torch_meta.json"
     torch_meta.write_text(

@@ -1065,3 +1065,17 @@ def test_query_error_is_an_invalid_argument() -> None:
     assert [e.to_dict() for e in raised.value.errors] == [
         {"field": "size", "message": "[size] parameter cannot be negative, found [-1]"}
     ]
+
+
+def test_bool_queries_nest_at_most_twenty_deep() -> None:
+    def nested(depth: int) -> dict[str, Any]:
+        clause: dict[str, Any] = {"match_all": {}}
+        for _ in range(depth):
+            clause = {"bool": {"must": [clause]}}
+        return {"query": clause}
+
+    assert search([Doc("a", {})], nested(20), index="i")["hits"]["total"]["value"] == 1
+    for depth in (21, 2000):
+        with pytest.raises(QueryError, match="max_nested_depth") as raised:
+            search([Doc("a", {})], nested(depth), index="i")
+        assert raised.value.type == "illegal_argument_exception"

@@ -1,5 +1,5 @@
-"""Bundle templates over HTTP: ``GET /api/v1/templates?task=&framework=&architecture=`` answers
-the zip that ``modelyard template`` writes as a directory; ``GET /api/v1/templates/catalog``
+"""Bundle templates over HTTP: ``GET /api/v1/templates?task=&framework=&architecture=&style=``
+answers the zip that ``modelyard template`` writes as a directory; ``GET /api/v1/templates/catalog``
 lists what is offered (task → framework → architecture, for a UI's cascading selects).
 
 Generating a template is text only (no framework is imported, no model code runs).
@@ -18,6 +18,7 @@ from modelyard.runtime.templates import (
     DEFAULT,
     Catalog,
     Framework,
+    Style,
     Task,
     as_zip,
     catalog,
@@ -41,13 +42,26 @@ ArchitectureQuery = Annotated[
 ]
 
 
+StyleQuery = Annotated[
+    str,
+    Query(
+        description="modelyard (score.py) or gesund (Gesund's model.py, preprocess.py, "
+        "postprocess.py, schema.py, loss.py, reqs.txt)."
+    ),
+]
+
+
 @router.get("", response_class=Response, responses={200: {"content": {"application/zip": {}}}})
 async def download_template(
-    task: TaskQuery, framework: FrameworkQuery, architecture: ArchitectureQuery = None
+    task: TaskQuery,
+    framework: FrameworkQuery,
+    architecture: ArchitectureQuery = None,
+    style: StyleQuery = Style.MODELYARD,
 ) -> Response:
     """The template bundle as a zip (members at its top level, the same bytes every time)."""
-    files = generate(task, framework, architecture)
-    name = f"{task}-{framework}-{architecture or DEFAULT}.zip"
+    files = generate(task, framework, architecture, style)
+    suffix = "" if style == Style.MODELYARD else f"-{style}"
+    name = f"{task}-{framework}-{architecture or DEFAULT}{suffix}.zip"
     return Response(
         as_zip(files),
         media_type="application/zip",

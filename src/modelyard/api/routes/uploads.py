@@ -23,6 +23,7 @@ from modelyard.api.routes.files import client_gone
 from modelyard.api.streaming import pour
 from modelyard.domain.uploads import (
     CHUNK_SIZE_HINT,
+    Chunk,
     UploadSession,
     UploadSessions,
     register_by_digest,
@@ -97,16 +98,22 @@ async def _put(
     chunk = await caller(
         uploads.begin_chunk, ns, model, ver, upload_id, start=start, end=end, total=total
     )
+    session = await receive_chunk(request, chunk)
+    return session if isinstance(session, Response) else _out(session)
+
+
+async def receive_chunk(request: Request, chunk: Chunk) -> UploadSession | Response:
+    """Pour the request's body into ``chunk`` and record it; the 499 answer when the client
+    went away first (the range is not recorded: the client sends it again)."""
     try:
         await pour(request, chunk.write)
-        session = await run_in_threadpool(chunk.finish)
+        return await run_in_threadpool(chunk.finish)
     except ClientDisconnect:
-        chunk.abort()  # the range is not recorded: the client sends it again
+        chunk.abort()
         return client_gone(request)
     except BaseException:
         chunk.abort()
         raise
-    return _out(session)
 
 
 async def _get(

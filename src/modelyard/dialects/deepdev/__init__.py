@@ -73,15 +73,41 @@ def error(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
+#: The service's names of a registration's fields, and DeepDev's.
+_FIELDS = {
+    "files": "model_files",
+    "card_file": "model_metainfo.index_page_file",
+    "owner": "model_config.owner",
+}
+
+
+def _theirs(field: str) -> str:
+    head, dot, rest = field.partition(".")
+    return _FIELDS[head] + dot + rest if head in _FIELDS else field
+
+
+def too_large(limit: int) -> dict[str, Any]:
+    """The body of the 413 answering a request body over ``limit`` bytes."""
+    message = f"request body is larger than {limit} bytes"
+    return {"error": {"code": str(ErrorCode.INVALID_ARGUMENT), "message": message}}
+
+
 async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RegistryError)
     status = 400 if isinstance(exc, InvalidArgument) else status_for(exc)
     if status == 500:
         log.exception("internal error", exc_info=exc)
-    target = exc.field or (exc.errors[0].field if exc.errors else None)
+    details = [
+        FieldError(field=_theirs(e.field), message=e.message.replace(e.field, _theirs(e.field), 1))
+        for e in exc.errors
+    ]
+    message = exc.message
+    if exc.field is not None:
+        message = message.replace(exc.field, _theirs(exc.field), 1)
     retry = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry)} if retry is not None else None
-    return error(status, str(exc.code), exc.message, target, exc.errors, headers)
+    target = details[0].field if details else None
+    return error(status, str(exc.code), message, target, details, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

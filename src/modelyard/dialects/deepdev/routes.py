@@ -13,19 +13,12 @@ from modelyard.api.routes.tasks import get_imports
 from modelyard.dialects.deepdev import PREFIX
 from modelyard.dialects.deepdev import schemas as s
 from modelyard.domain.deployments import Deployment
-from modelyard.domain.entities import ANONYMOUS, Model, ModelVersion, User
+from modelyard.domain.entities import ANONYMOUS, ModelVersion, User, every
 from modelyard.domain.enums import AccessLevel, VersionState
 from modelyard.domain.ids import VersionLabel
 from modelyard.domain.runtime import Flavor, RuntimeSpec
 from modelyard.domain.service import RegistryService
-from modelyard.errors import (
-    DeploymentNotFound,
-    FieldError,
-    InvalidArgument,
-    ModelNotFound,
-    RegistryError,
-    VersionNotFound,
-)
+from modelyard.errors import AlreadyExists, InvalidArgument
 
 router = APIRouter()
 
@@ -34,6 +27,7 @@ NAMESPACE = "deepdev"
 MODEL = "/model/{model_name}/{model_version}"
 DEPLOYMENT = "/deployment/{model_name}/{model_version}"
 
+_ACCESS = {True: AccessLevel.PRIVATE, False: AccessLevel.PUBLIC}
 _STATUS = {
     VersionState.PENDING: "REGISTERING",
     VersionState.READY: "REGISTERED",
@@ -75,30 +69,18 @@ async def register_model(
             )
     VersionLabel.parse(model_version, "model_version")
     imports = get_imports(request)
-    try:
-        await caller(imports.check_sources, body.model_files)
-    except InvalidArgument as exc:  # the import calls them "files"
-        errors = [
-            FieldError(field=f"model_{e.field}", message=e.message.removeprefix(f"{e.field}: "))
-            for e in exc.errors
-        ]
-        raise InvalidArgument(
-            "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors
-        ) from None
-    created = await caller(_model_for, caller.service, body, model_name)
-    try:
-        version, task = await caller(
-            imports.create_version,
-            NAMESPACE,
-            model_name,
-            body.model_files,
-            card_file=body.model_metainfo.index_page_file,
-            **_version_fields(body),
-        )
-    except RegistryError:
-        if created:  # what this request made goes with it
-            await caller(caller.service.delete_model, NAMESPACE, model_name)
-        raise
+    private = body.config.private
+    version, task = await caller(
+        imports.register,
+        NAMESPACE,
+        model_name,
+        body.model_files,
+        access=None if private is None else _ACCESS[private],
+        owner=body.config.owner,
+        model_description=body.model_metainfo.description or None,
+        card_file=body.model_metainfo.index_page_file,
+        **_version_fields(body),
+    )
     url = _model_url(model_name, version.label)
     response.headers["Location"] = url
     return s.Accepted(
@@ -108,41 +90,6 @@ async def register_model(
         status_url=url,
         task_id=task.id,
     )
-
-
-def _model_for(actor: User, service: RegistryService, body: s.Registration, name: str) -> bool:
-    """Make the model unless it exists (True if made; private unless ``private`` is false);
-    an existing one's visibility follows ``private`` when it is given and says otherwise
-    (which only its owner or an admin may change), and a FAILED registration of the same
-    version makes way for this one."""
-    private = body.config.private
-    access = AccessLevel.PUBLIC if private is False else AccessLevel.PRIVATE
-    try:
-        model = service.get_model(actor, NAMESPACE, name)
-    except ModelNotFound:
-        service.create_model(
-            actor,
-            name=name,
-            namespace=NAMESPACE,
-            owner=body.config.owner,
-            description=body.model_metainfo.description or None,
-            access=access,
-        )
-        return True
-    if body.config.owner is not None and body.config.owner != model.owner:
-        raise InvalidArgument(
-            f"model_config.owner: model {name} is owned by {model.owner}",
-            field="model_config.owner",
-        )
-    if private is not None and model.access != access:
-        service.update_model(actor, NAMESPACE, name, {"access": access})
-    try:
-        earlier = service.get_version(actor, NAMESPACE, name, body.config.version)
-    except VersionNotFound:
-        return False
-    if earlier.state == VersionState.FAILED:  # registering it again replaces a failed try
-        service.delete_version(actor, NAMESPACE, name, earlier.label)
-    return False
 
 
 def _version_fields(body: s.Registration) -> dict[str, Any]:
@@ -217,14 +164,11 @@ async def list_models(caller: CallerDep) -> s.ModelListing:
 
 
 def _listing(actor: User, service: RegistryService) -> s.ModelListing:
-    models: list[Model] = []
-    token = None
-    while True:
-        page = service.list_models(actor, namespace=NAMESPACE, page_size=1000, page_token=token)
-        models += page.items
-        token = page.next_page_token
-        if token is None:
-            break
+    models = every(
+        lambda token: service.list_models(
+            actor, namespace=NAMESPACE, page_size=1000, page_token=token
+        )
+    )
     return s.ModelListing(
         models=[
             s.ModelSummary(
@@ -233,7 +177,11 @@ def _listing(actor: User, service: RegistryService) -> s.ModelListing:
                 private=m.access != AccessLevel.PUBLIC,
                 versions=[
                     v.label
-                    for v in service.list_versions(actor, NAMESPACE, m.name, page_size=1000).items
+                    for v in every(
+                        lambda token, m=m: service.list_versions(
+                            actor, NAMESPACE, m.name, page_size=1000, page_token=token
+                        )
+                    )
                 ],
             )
             for m in models
@@ -261,7 +209,6 @@ async def deploy_model(
     model_name: str,
     model_version: str,
     request: Request,
-    response: Response,
     caller: CallerDep,
     body: Annotated[s.DeploymentRequest | None, Body()] = None,
 ) -> Any:
@@ -269,39 +216,38 @@ async def deploy_model(
     ACTIVE, then POST inputs to it. Deploying a version that is already deployed answers 200
     with that deployment."""
     deployments = await get_deployments(request)
-    gateway = gateway_of(request)
     url = _deployment_url(model_name, model_version)
-    response.headers["Location"] = url
-    try:
-        live = await caller(deployments.for_version, NAMESPACE, model_name, model_version)
-    except DeploymentNotFound:
-        live = None
-    if live is not None:
-        status = _status(live, gateway.ready_replicas(live), model_name, model_version)
-        return JSONResponse(
-            s.Accepted(
-                model_name=model_name,
-                model_version=live.version,
-                status=status.status,
-                status_url=url,
-                task_id=live.task_id,
-            ).model_dump(mode="json"),
-            headers={"Location": url},
-        )
     wanted = body or s.DeploymentRequest()
-    deployment, task = await caller(
-        deployments.deploy,
-        NAMESPACE,
-        model_name,
-        version=model_version,
-        settings={"replicas": wanted.replicas, "public": wanted.public},
-    )
-    return s.Accepted(
+    settings = {"replicas": wanted.replicas, "public": wanted.public}
+
+    def deploy(actor: User) -> tuple[Deployment, str | None, bool]:
+        version = caller.service.get_version(actor, NAMESPACE, model_name, model_version)
+        try:
+            deployment, task = deployments.deploy(
+                actor,
+                NAMESPACE,
+                model_name,
+                version=version.label,
+                name=version.id,
+                settings=settings,
+            )
+        except AlreadyExists:  # deployed already (past the check that the actor may deploy)
+            live = deployments.for_version(actor, NAMESPACE, model_name, version.label)
+            return live, live.task_id, False
+        return deployment, task.id, True
+
+    deployment, task_id, made = await caller(deploy)
+    accepted = s.Accepted(
         model_name=model_name,
         model_version=deployment.version,
         status=str(deployment.state),
         status_url=url,
-        task_id=task.id,
+        task_id=task_id,
+    )
+    return JSONResponse(
+        accepted.model_dump(mode="json"),
+        status_code=202 if made else 200,
+        headers={"Location": url},
     )
 
 

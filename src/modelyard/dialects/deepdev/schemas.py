@@ -75,7 +75,7 @@ class DeepDevMetainfo(_Body):
     output_types: list[IOType] = Field(min_length=1, max_length=16)
     output_languages: list[str] = Field(default_factory=list, max_length=256)
     output_description: str = Field(max_length=10_000)
-    num_params: int = Field(ge=0)
+    num_params: int = Field(ge=0, le=10**15)
 
 
 class Registration(_Body):

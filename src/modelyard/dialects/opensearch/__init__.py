@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 import modelyard
 from modelyard.dialects.opensearch import errors, groups, models, predict, tasks
+from modelyard.dialects.opensearch.errors import too_large
 
 PREFIX = "/_plugins/_ml"
 
@@ -41,4 +42,4 @@ def create_opensearch_app(parent: FastAPI) -> FastAPI:
     return app
 
 
-__all__ = ["PREFIX", "create_opensearch_app"]
+__all__ = ["PREFIX", "create_opensearch_app", "too_large"]

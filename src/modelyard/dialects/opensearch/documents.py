@@ -12,7 +12,7 @@ FAILED                 -                                            REGISTER_FAI
 READY                  none                                         REGISTERED
 READY                  PENDING, DEPLOYING                           DEPLOYING
 READY                  ACTIVE, all replicas ready (or none known)   DEPLOYED
-READY                  ACTIVE, some but not all replicas ready      PARTIALLY_DEPLOYED
+READY                  ACTIVE, fewer replicas ready than wanted     PARTIALLY_DEPLOYED
 READY                  FAILED                                       DEPLOY_FAILED
 READY                  STOPPED                                      UNDEPLOYED
 =====================  ===========================================  =====================
@@ -76,7 +76,7 @@ def model_state(
         return "DEPLOY_FAILED"
     if deployment.state == DeploymentState.STOPPED:
         return "UNDEPLOYED"
-    if ready_replicas and ready_replicas < deployment.settings.replicas:
+    if ready_replicas is not None and ready_replicas < deployment.settings.replicas:
         return "PARTIALLY_DEPLOYED"
     return "DEPLOYED"
 
@@ -111,7 +111,8 @@ def model_source(
         replicas = deployment.settings.replicas
         deployed = state in ("DEPLOYED", "PARTIALLY_DEPLOYED")
         source["planning_worker_node_count"] = replicas
-        source["current_worker_node_count"] = (ready_replicas or replicas) if deployed else 0
+        known = replicas if ready_replicas is None else ready_replicas
+        source["current_worker_node_count"] = known if deployed else 0
         source["planning_worker_nodes"] = [NODE]
         source["deploy_to_all_nodes"] = True
         if deployed:

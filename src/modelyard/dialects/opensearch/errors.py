@@ -69,6 +69,11 @@ def error_response(status: int, kind: str, reason: str, **headers: str) -> JSONR
     return JSONResponse(error_body(status, kind, reason), status_code=status, headers=headers)
 
 
+def too_large(limit: int) -> dict[str, Any]:
+    """The body of the 413 answering a request body over ``limit`` bytes."""
+    return error_body(413, "status_exception", f"request body is larger than {limit} bytes")
+
+
 def status_and_type(exc: RegistryError) -> tuple[int, str]:
     """OpenSearch's status and error type for one of modelyard's errors."""
     if isinstance(exc, NotFound):

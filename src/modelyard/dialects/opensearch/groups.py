@@ -3,6 +3,7 @@ namespace; ``access_mode`` is its access level and ``backend_roles`` its teams."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,9 +14,9 @@ from modelyard.dialects.opensearch.context import NAMESPACE, OpenSearch, OpenSea
 from modelyard.dialects.opensearch.documents import GROUP_INDEX, deleted, group_source
 from modelyard.dialects.opensearch.schemas import AccessBody, GroupRegister, GroupUpdate
 from modelyard.dialects.opensearch.searching import SEARCH_BODY, search_body
-from modelyard.domain.entities import Model, User
+from modelyard.domain.entities import Model, ModelVersion, User, every
 from modelyard.domain.service import RegistryService
-from modelyard.errors import InvalidArgument
+from modelyard.errors import FailedPrecondition, InvalidArgument
 
 router = APIRouter(prefix="/model_groups", tags=["model groups"])
 
@@ -38,27 +39,25 @@ def access_fields(body: AccessBody) -> dict[str, Any]:
 
 def all_groups(service: RegistryService, actor: User) -> list[Model]:
     """Every model group ``actor`` may see."""
-    groups: list[Model] = []
-    token = None
-    while True:
-        page = service.list_models(actor, namespace=NAMESPACE, page_size=1000, page_token=token)
-        groups += page.items
-        token = page.next_page_token
-        if token is None:
-            return groups
+    return list(
+        every(
+            lambda token: service.list_models(
+                actor, namespace=NAMESPACE, page_size=1000, page_token=token
+            )
+        )
+    )
+
+
+def all_versions(service: RegistryService, actor: User, group: Model) -> Iterator[ModelVersion]:
+    return every(
+        lambda token: service.list_versions(
+            actor, group.namespace, group.name, page_size=1000, page_token=token
+        )
+    )
 
 
 def latest_version(service: RegistryService, actor: User, group: Model) -> int:
-    numbers = [0]
-    token = None
-    while True:
-        page = service.list_versions(
-            actor, group.namespace, group.name, page_size=1000, page_token=token
-        )
-        numbers += [v.number for v in page.items]
-        token = page.next_page_token
-        if token is None:
-            return max(numbers)
+    return max((v.number for v in all_versions(service, actor, group)), default=0)
 
 
 def group_document(service: RegistryService, actor: User, group: Model) -> dict[str, Any]:
@@ -129,7 +128,13 @@ async def update_group(model_group_id: str, body: GroupUpdate, os: OpenSearchDep
 
 @router.delete("/{model_group_id}")
 async def delete_group(model_group_id: str, os: OpenSearchDep) -> dict[str, Any]:
-    """Delete a group with its models (refused while one of them is deployed)."""
+    """Delete a group that holds no models (ML Commons refuses to delete one that does:
+    delete its models first)."""
     group = await run_in_threadpool(os.group, model_group_id)
+    versions = await os(os.service.list_versions, group.namespace, group.name, page_size=1)
+    if versions.items:
+        raise FailedPrecondition(
+            "Cannot delete the model group when it has associated model versions"
+        )
     await os(os.service.delete_model, group.namespace, group.name)
     return deleted(GROUP_INDEX, group.id)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
-from modelyard.api.routes.files import client_gone
-from modelyard.api.streaming import pour
+from modelyard.api.routes.uploads import receive_chunk
 from modelyard.dialects.opensearch import query
 from modelyard.dialects.opensearch.context import NAMESPACE, OpenSearch, OpenSearchDep
 from modelyard.dialects.opensearch.documents import (
@@ -28,7 +26,7 @@ from modelyard.dialects.opensearch.documents import (
     deleted,
     model_source,
 )
-from modelyard.dialects.opensearch.groups import access_fields, all_groups
+from modelyard.dialects.opensearch.groups import access_fields, all_groups, all_versions
 from modelyard.dialects.opensearch.schemas import ModelMeta, ModelRegister, Predict
 from modelyard.dialects.opensearch.searching import SEARCH_BODY, search_body
 from modelyard.domain.deployments import DeploymentState
@@ -273,15 +271,9 @@ async def upload_chunk(
     model, version, chunk = await run_in_threadpool(begin)
     if chunk is None:
         return {"status": "Uploaded"}
-    try:
-        await pour(request, chunk.write)
-        session = await run_in_threadpool(chunk.finish)
-    except ClientDisconnect:
-        chunk.abort()  # the range is not recorded: the client sends it again
-        return client_gone(request)
-    except BaseException:
-        chunk.abort()
-        raise
+    session = await receive_chunk(request, chunk)
+    if isinstance(session, Response):
+        return session
     if session.complete:
         await run_in_threadpool(_complete, os, model, version, session)
     return {"status": "Uploaded"}
@@ -315,7 +307,7 @@ def model_document(os: OpenSearch, version: ModelVersion) -> dict[str, Any]:
     if os.state.deployments is not None:
         deployment = os.deployments.newest_of_version(os.caller.user, version.id)
     if deployment is not None and os.state.gateway is not None:
-        ready = os.gateway.ready_replicas(deployment)
+        ready = os.gateway.known_ready_replicas(deployment)
     return model_source(version, deployment, ready)
 
 
@@ -324,18 +316,11 @@ async def _search(request: Request, os: OpenSearch) -> dict[str, Any]:
     user = os.caller.user
 
     def documents() -> list[query.Doc]:
-        docs = []
-        for group in all_groups(os.service, user):
-            token = None
-            while True:
-                page = os.service.list_versions(
-                    user, group.namespace, group.name, page_size=1000, page_token=token
-                )
-                docs += [query.Doc(id=v.id, source=model_document(os, v)) for v in page.items]
-                token = page.next_page_token
-                if token is None:
-                    break
-        return docs
+        return [
+            query.Doc(id=v.id, source=model_document(os, v))
+            for group in all_groups(os.service, user)
+            for v in all_versions(os.service, user, group)
+        ]
 
     return query.search(await run_in_threadpool(documents), body, index=MODEL_INDEX)
 

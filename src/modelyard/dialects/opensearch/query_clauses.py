@@ -69,6 +69,10 @@ Matcher = Callable[["Doc"], float | None]
 """A compiled query: a document's score, or None when it does not match."""
 
 
+#: OpenSearch's default ``indices.query.bool.max_nested_depth``.
+MAX_BOOL_DEPTH = 20
+
+
 class _Parser:
     """Compiles query clauses into matchers; ``now`` anchors date math in ``range``."""
 
@@ -124,6 +128,13 @@ class _Parser:
         return lambda doc: boost
 
     def bool_query(self, body: Mapping[str, Any], path: str) -> Matcher:
+        if path.count(".bool") > MAX_BOOL_DEPTH:
+            raise QueryError(
+                "The nested depth of the query exceeds the maximum nested depth for bool "
+                f"queries set in [indices.query.bool.max_nested_depth] ({MAX_BOOL_DEPTH})",
+                field=path,
+                type=ILLEGAL,
+            )
         _allow(
             "bool",
             body,

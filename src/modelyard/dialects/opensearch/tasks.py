@@ -12,6 +12,7 @@ from modelyard.dialects.opensearch import query
 from modelyard.dialects.opensearch.context import NAMESPACE, OpenSearch, OpenSearchDep
 from modelyard.dialects.opensearch.documents import TASK_INDEX, TASK_TYPES, deleted, task_source
 from modelyard.dialects.opensearch.searching import SEARCH_BODY, search_body
+from modelyard.domain.entities import every
 from modelyard.domain.tasks import Task
 from modelyard.errors import NotFound
 
@@ -28,14 +29,8 @@ async def _search(request: Request, os: OpenSearch) -> dict[str, Any]:
     user = os.caller.user
 
     def documents() -> list[query.Doc]:
-        docs = []
-        token = None
-        while True:
-            page = imports.list_tasks(user, page_size=1000, page_token=token)
-            docs += [query.Doc(id=t.id, source=task_source(t)) for t in page.items if _ours(t)]
-            token = page.next_page_token
-            if token is None:
-                return docs
+        tasks = every(lambda token: imports.list_tasks(user, page_size=1000, page_token=token))
+        return [query.Doc(id=t.id, source=task_source(t)) for t in tasks if _ours(t)]
 
     return query.search(await run_in_threadpool(documents), body, index=TASK_INDEX)
 

@@ -56,6 +56,11 @@ class FlavorImpl(ABC):
         """A warning when the model file is in a format that runs code on load (pickle)."""
         return None
 
+    def output_schema(self, model: Any, answer: Any) -> dict[str, Any] | None:
+        """The JSON Schema the loaded ``model`` declares for its answers (``answer`` is one
+        of them), or None when it declares none (the checks then infer one)."""
+        return None
+
     def requirements(self) -> list[str]:
         return pinned(self.packages)
 

@@ -19,7 +19,9 @@ The layout of Gesund's model template (``model.py``, ``preprocess.py``, ``postpr
   name), else the one ``BaseModel`` defined there that no other of its models uses as a field
   type. Each answer (each item of a list answer) is validated by it, and the answer is what it
   dumps (so fields it does not declare, such as the template's ``status``, are left out).
-  Without ``schema.py`` the answer is not validated.
+  An answer it refuses is the model's fault (``ModelError``: a deployment answers 500 naming
+  the field). Its JSON Schema (:meth:`GesundFlavor.output_schema`) is what the checks register
+  as the version's output schema. Without ``schema.py`` the answer is not validated.
 - ``loss.py`` and the template's ``GesundModel.loss`` are for training and are not called.
 
 Gesund's registration decorators (``register.modelservice``, ``register.outschema``) belong to
@@ -39,7 +41,7 @@ from types import ModuleType
 from typing import Any
 
 from modelyard.domain.runtime import Flavor, RuntimeSpec
-from modelyard.errors import InvalidArgument
+from modelyard.errors import InvalidArgument, ModelError
 from modelyard.runtime.bundle import bundle_code, defines_class
 from modelyard.runtime.data import jsonable
 from modelyard.runtime.flavors.base import FlavorImpl
@@ -132,6 +134,11 @@ class GesundFlavor(FlavorImpl):
         output = jsonable(output)
         return output if model.schema is None else _validated(output, model.schema)
 
+    def output_schema(self, model: GesundBundle, answer: Any) -> dict[str, Any] | None:
+        if model.schema is None:
+            return None
+        return _adapter(model.schema, answer).json_schema()
+
     def unsafe_format(self, spec: RuntimeSpec) -> str | None:
         if spec.model_file and PurePosixPath(spec.model_file).suffix.lower() in PICKLES:
             return (
@@ -214,19 +221,26 @@ def _field_types(cls: Any) -> set[Any]:
     return found
 
 
-def _validated(output: Any, schema: Any) -> Any:
-    from pydantic import TypeAdapter, ValidationError
+def _adapter(schema: Any, output: Any) -> Any:
+    """The pydantic adapter for an answer: the schema, or a list of it for a list answer."""
+    from pydantic import TypeAdapter
 
-    adapter = TypeAdapter(list[schema] if isinstance(output, list) else schema)
+    return TypeAdapter(list[schema] if isinstance(output, list) else schema)
+
+
+def _validated(output: Any, schema: Any) -> Any:
+    from pydantic import ValidationError
+
+    adapter = _adapter(schema, output)
     try:
         value = adapter.validate_python(output)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "answer"
-        raise InvalidArgument(
+        raise ModelError(
             f"the answer does not match {SCHEMA_FILE}'s {schema.__name__} "
             f"({exc.error_count()} error(s)); first at {where}: {first['msg']}. Make "
             "postprocess and the schema agree",
-            field="output",
+            field=f"output.{where}",
         ) from exc
     return jsonable(adapter.dump_python(value, mode="json"))

@@ -5,6 +5,7 @@ check once the model file its README names is dropped in: a self-contained ``sco
 (ADS convention, importing only numpy and the framework), ``model.py`` for a named pytorch
 architecture, ``requirements.txt``, ``modelyard.yaml`` (the runtime spec),
 ``input_example.json``, ``input_schema.json``, ``output_schema.json`` and ``README.md``.
+With ``style="gesund"`` the same code comes in Gesund's layout (``templates.gesund``).
 ``catalog()`` lists what is offered. Generating is text only: nothing here imports a
 framework, so the API server serves templates too (``GET /api/v1/templates``).
 """
@@ -33,11 +34,14 @@ from modelyard.runtime.templates.catalog import (
     Architecture,
     Framework,
     Layout,
+    Style,
     Task,
     Template,
+    choice,
     find,
 )
 from modelyard.runtime.templates.contracts import example, input_schema, output_schema
+from modelyard.runtime.templates.gesund import find_gesund, gesund_files, gesund_spec
 from modelyard.runtime.templates.networks import model_py
 from modelyard.runtime.templates.readme import readme
 from modelyard.runtime.templates.scripts import score_py, tunables
@@ -49,6 +53,7 @@ __all__ = [
     "Catalog",
     "Framework",
     "Layout",
+    "Style",
     "Task",
     "Template",
     "as_zip",
@@ -110,13 +115,18 @@ def _spec_yaml(runtime: RuntimeSpec) -> bytes:
     return (comment + yaml.safe_dump(doc, sort_keys=False)).encode()
 
 
-def generate(task: str, framework: str, architecture: str | None = None) -> dict[str, bytes]:
+def generate(
+    task: str, framework: str, architecture: str | None = None, style: str = Style.MODELYARD
+) -> dict[str, bytes]:
     """The files of the bundle, by relative path. Raises InvalidArgument (naming ``task``,
-    ``framework`` or ``architecture``, and listing what is offered) for anything not offered."""
+    ``framework``, ``architecture`` or ``style``, and listing what is offered) for anything
+    not offered."""
     template, arch = find(task, framework, architecture)
     command = f"modelyard template --task {template.task} --framework {template.framework}"
     if arch.name != DEFAULT:
         command += f" --architecture {arch.name}"
+    if choice(Style, style, "style") == Style.GESUND:
+        return _gesund(template, arch, command + " --style gesund")
     sklearn = template.framework == Framework.SKLEARN
     runtime = spec(template, arch)
     score = score_py(template.task, template.framework, arch)
@@ -133,6 +143,15 @@ def generate(task: str, framework: str, architecture: str | None = None) -> dict
     }
     if arch.model_class:
         files["model.py"] = model_py(template.task, arch).encode()
+    return files
+
+
+def _gesund(template: Template, arch: Architecture, command: str) -> dict[str, bytes]:
+    find_gesund(template, arch)
+    text = gesund_files(template, arch, REQUIREMENTS[template.framework], command)
+    files = {path: content.encode() for path, content in text.items()}
+    files[SPEC_FILE] = _spec_yaml(gesund_spec(arch, PYTHON_VERSION))
+    files[EXAMPLE_FILE] = _json(example(arch.input))
     return files
 
 

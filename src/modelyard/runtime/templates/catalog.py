@@ -42,7 +42,18 @@ class Layout(StrEnum):
     TEXT = "text"  # a list of strings
 
 
+class Style(StrEnum):
+    """How a template lays out its code."""
+
+    MODELYARD = "modelyard"  # score.py with load_model() and predict(data, model=...)
+    GESUND = "gesund"  # Gesund's model.py (GesundModel), pre/postprocess.py, schema.py
+
+
 DEFAULT = "default"
+#: The tasks and frameworks of Gesund's upload form that modelyard serves (its TensorFlow is
+#: exported to ONNX or saved as .keras); Gesund templates use the default architecture.
+GESUND_TASKS = (Task.CLASSIFICATION, Task.OBJECT_DETECTION, Task.SEGMENTATION)
+GESUND_FRAMEWORKS = (Framework.ONNX, Framework.PYTORCH, Framework.KERAS)
 
 
 class Architecture(BaseModel):
@@ -68,6 +79,10 @@ class Template(BaseModel):
     task: Task
     framework: Framework
     architectures: list[Architecture]
+    styles: list[Style] = Field(
+        default=[Style.MODELYARD],
+        description="The layouts offered; gesund: for the default architecture only.",
+    )
 
     def architecture(self, name: str | None) -> Architecture:
         name = name or DEFAULT
@@ -116,7 +131,7 @@ def _frameworks(
 ) -> list[Template]:
     """The templates of one task; ``layouts`` are (channels-first or rows, Keras's layout)."""
     first, keras_layout = layouts
-    offered = []
+    offered: list[Template] = []
     if sklearn:
         sk = _default(Flavor.SKLEARN, "model.skops", first, _SKOPS)
         offered.append(Template(task=task, framework=Framework.SKLEARN, architectures=[sk]))
@@ -131,7 +146,13 @@ def _frameworks(
     if python:
         npz = _default(Flavor.PYTHON, "model.npz", first, _NPZ)
         offered.append(Template(task=task, framework=Framework.PYTHON, architectures=[npz]))
-    return offered
+    if task not in GESUND_TASKS:
+        return offered
+    both = [Style.MODELYARD, Style.GESUND]
+    return [
+        t.model_copy(update={"styles": both}) if t.framework in GESUND_FRAMEWORKS else t
+        for t in offered
+    ]
 
 
 TEMPLATES: list[Template] = [
@@ -199,7 +220,7 @@ NOT_OFFERED = {
 }
 
 
-def _choice(kind: type[StrEnum], value: str, field: str) -> StrEnum:
+def choice(kind: type[StrEnum], value: str, field: str) -> StrEnum:
     try:
         return kind(value)
     except ValueError:
@@ -214,8 +235,8 @@ def find(
 ) -> tuple[Template, Architecture]:
     """The template and architecture asked for, or InvalidArgument naming the parameter and
     listing what is offered."""
-    chosen_task = _choice(Task, task, "task")
-    chosen_framework = _choice(Framework, framework, "framework")
+    chosen_task = choice(Task, task, "task")
+    chosen_framework = choice(Framework, framework, "framework")
     for template in TEMPLATES:
         if template.task == chosen_task and template.framework == chosen_framework:
             return template, template.architecture(architecture)

@@ -15,7 +15,8 @@ _MODEL_INPUT = {
 }
 
 
-def _model_output(task: Task, layout: Layout) -> str:
+def model_output(task: Task, layout: Layout, script: str = "score.py") -> str:
+    """What the model must return, in the README's words; ``script`` holds the constants."""
     if task == Task.CLASSIFICATION:
         return (
             "class scores (N, K) as its first output: logits, or probabilities when "
@@ -26,7 +27,7 @@ def _model_output(task: Task, layout: Layout) -> str:
     if task == Task.OBJECT_DETECTION:
         return (
             "three outputs, in this order: boxes (N, D, 4) as x1, y1, x2, y2 in pixels, scores "
-            "(N, D) and class indices (N, D), for D candidate boxes per image (score.py keeps "
+            f"(N, D) and class indices (N, D), for D candidate boxes per image ({script} keeps "
             "those above `SCORE_THRESHOLD` and drops overlapping ones by `IOU_THRESHOLD`)"
         )
     if task == Task.SEGMENTATION:
@@ -37,7 +38,7 @@ def _model_output(task: Task, layout: Layout) -> str:
         )
     return (
         "one vector per text (N, D) as its first output, or one per token (N, L, D), which "
-        "score.py averages over each text's tokens"
+        f"{script} averages over each text's tokens"
     )
 
 
@@ -67,7 +68,7 @@ def _npz_contract(task: Task) -> str:
     }[task]
 
 
-def _save_snippet(task: Task, framework: Framework, arch: Architecture) -> str:
+def save_snippet(task: Task, framework: Framework, arch: Architecture) -> str:
     name = arch.model_file
     if framework == Framework.SKLEARN:
         return f'import skops.io\n\nskops.io.dump(estimator, "{name}")'
@@ -107,7 +108,7 @@ def _save_snippet(task: Task, framework: Framework, arch: Architecture) -> str:
     )
 
 
-def _format(framework: Framework, arch: Architecture) -> str:
+def model_format(framework: Framework, arch: Architecture) -> str:
     if framework == Framework.PYTORCH and arch.model_class:
         return (
             f"the `state_dict` of `{arch.model_class.partition(':')[2]}` in `model.py`, saved "
@@ -135,7 +136,7 @@ def readme(
     else:
         contract = (
             f"The model takes {_MODEL_INPUT[layout]} as its first input and returns "
-            f"{_model_output(task, layout)}."
+            f"{model_output(task, layout)}."
         )
     title = f"{task} · {framework}" + ("" if arch.name == DEFAULT else f" · {arch.name}")
     files = [
@@ -176,8 +177,8 @@ def readme(
         "`modelyard verify`.",
         "## 1. Drop in your model",
         f"Save your model as **`{arch.model_file}`** in this directory: "
-        f"{_format(framework, arch)}.",
-        f"```python\n{_save_snippet(task, framework, arch)}\n```",
+        f"{model_format(framework, arch)}.",
+        f"```python\n{save_snippet(task, framework, arch)}\n```",
         contract,
         "## 2. Check it and register it",
         "```bash\nmodelyard verify .\nmodelyard push NS/NAME . --version 1.0.0 --finish\n```",

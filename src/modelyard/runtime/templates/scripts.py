@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from dataclasses import dataclass
 
 from modelyard.runtime.templates.catalog import Architecture, Framework, Layout, Task
 from modelyard.runtime.templates.contracts import describe_input, summarize_output
@@ -194,10 +195,10 @@ def tokenize(texts: list[str]) -> np.ndarray:
 
 _POSTPROCESS = {
     Task.CLASSIFICATION: '''\
-def postprocess(outputs: list[np.ndarray], inputs: np.ndarray) -> dict[str, Any]:
+def postprocess(outputs: list[np.ndarray], inputs: np.ndarray | None = None) -> dict[str, Any]:
     """The first output scores every class (N, K), or the positive class of a binary model
     (N, 1): labels and probabilities."""
-    scores = outputs[0].astype(np.float64).reshape(len(inputs), -1)
+    scores = outputs[0].astype(np.float64).reshape(len(outputs[0]), -1)
     if scores.shape[1] == 1:
         positive = 1 / (1 + np.exp(-scores)) if MODEL_RETURNS_LOGITS else scores
         probabilities = np.concatenate([1 - positive, positive], axis=1)
@@ -210,14 +211,14 @@ def postprocess(outputs: list[np.ndarray], inputs: np.ndarray) -> dict[str, Any]
     labels = [CLASS_NAMES[i] if CLASS_NAMES else int(i) for i in best]
     return {"labels": labels, "probabilities": probabilities.tolist()}''',
     Task.REGRESSION: '''\
-def postprocess(outputs: list[np.ndarray], inputs: np.ndarray) -> dict[str, Any]:
+def postprocess(outputs: list[np.ndarray], inputs: np.ndarray | None = None) -> dict[str, Any]:
     """The first output holds the predictions: (N,) or (N, 1), or (N, T) for T targets."""
-    values = outputs[0].astype(np.float64).reshape(len(inputs), -1)
+    values = outputs[0].astype(np.float64).reshape(len(outputs[0]), -1)
     if values.shape[1] == 1:
         return {"values": values[:, 0].tolist()}
     return {"values": values.tolist()}''',
     Task.OBJECT_DETECTION: '''\
-def postprocess(outputs: list[np.ndarray], inputs: np.ndarray) -> dict[str, Any]:
+def postprocess(outputs: list[np.ndarray], inputs: np.ndarray | None = None) -> dict[str, Any]:
     """Three outputs: boxes (N, D, 4) as x1, y1, x2, y2 in pixels, scores (N, D) and class
     indices (N, D). Per image, best first, the detections scoring at least SCORE_THRESHOLD
     that overlap no better one of their class by more than IOU_THRESHOLD."""
@@ -254,7 +255,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
     return float(overlap / union) if union > 0 else 0.0''',
     Task.SEGMENTATION: '''\
-def postprocess(outputs: list[np.ndarray], inputs: np.ndarray) -> dict[str, Any]:
+def postprocess(outputs: list[np.ndarray], inputs: np.ndarray | None = None) -> dict[str, Any]:
     """The first output scores every class at every pixel; a single class channel is a binary
     model's positive class. Masks (N, H, W) of class indices."""
     scores = outputs[0]
@@ -369,10 +370,59 @@ def _task_constants(task: Task, framework: Framework, layout: Layout) -> list[st
             "VOCAB_SIZE = 4096  # token ids: 0 pads, 1 starts a text, 2.. are hashed words",
             "MAX_LENGTH = 64  # tokens per text, the start token included",
         ]
-    elif layout != Layout.TEXT:
-        dtype = "np.float64" if framework in (Framework.SKLEARN, Framework.PYTHON) else "np.float32"
-        lines.append(f"DTYPE = {dtype}  # what the model computes in")
     return lines
+
+
+def _dtype_constant(framework: Framework, layout: Layout) -> list[str]:
+    """``DTYPE``, which preprocess() converts the request's numbers to (none for text)."""
+    if layout == Layout.TEXT:
+        return []
+    dtype = "np.float64" if framework in (Framework.SKLEARN, Framework.PYTHON) else "np.float32"
+    return [f"DTYPE = {dtype}  # what the model computes in"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Steps:
+    """The code of a non-scikit-learn template, step by step: ``score.py`` puts it in one
+    file, a Gesund bundle (``templates.gesund``) spreads it over model.py, preprocess.py and
+    postprocess.py."""
+
+    imports: list[str]
+    load: str
+    forward: str
+    preprocess: str
+    postprocess: list[str]
+    #: The constants postprocess() reads (labels, thresholds, the class axis).
+    constants: list[str]
+    #: The constants preprocess() reads (DTYPE).
+    input_constants: list[str]
+
+
+def steps(task: Task, framework: Framework, arch: Architecture) -> Steps:
+    """The load, forward, pre- and post-processing code of a template whose framework runs
+    the model (every framework but scikit-learn)."""
+    layout = arch.input
+    if framework == Framework.ONNX:
+        load, forward = _LOAD_ONNX, _FORWARD_ONNX
+    elif framework == Framework.KERAS:
+        load, forward = _LOAD_KERAS, _FORWARD_KERAS
+    elif framework == Framework.PYTHON:
+        load, forward = _LOAD_NPZ, _FORWARD_NPZ[task]
+    else:
+        load = _LOAD_STATE_DICT if arch.model_class is not None else _LOAD_TORCHSCRIPT
+        forward = _FORWARD_TORCH
+    postprocess = [_POSTPROCESS[task]]
+    if task == Task.TEXT_EMBEDDING:
+        postprocess.append(_NORMALIZE)
+    return Steps(
+        imports=_IMPORTS[framework],
+        load=load,
+        forward=forward,
+        preprocess=_PREPROCESS_TOKENS if layout == Layout.TEXT else _PREPROCESS[layout],
+        postprocess=postprocess,
+        constants=_task_constants(task, framework, layout),
+        input_constants=_dtype_constant(framework, layout),
+    )
 
 
 def score_py(task: Task, framework: Framework, arch: Architecture) -> str:
@@ -412,7 +462,7 @@ def score_py(task: Task, framework: Framework, arch: Architecture) -> str:
             '# "sklearn.tree._tree.Tree" for tree ensembles.',
             "TRUSTED_TYPES: list[str] = []",
         ]
-    constants += _task_constants(task, framework, layout)
+    constants += _task_constants(task, framework, layout) + _dtype_constant(framework, layout)
 
     if framework == Framework.SKLEARN:
         preprocess = _PREPROCESS_TEXT if layout == Layout.TEXT else _PREPROCESS[layout]
@@ -420,19 +470,8 @@ def score_py(task: Task, framework: Framework, arch: Architecture) -> str:
         if task == Task.TEXT_EMBEDDING:
             functions.append(_NORMALIZE)
     else:
-        if framework == Framework.ONNX:
-            load, forward = _LOAD_ONNX, _FORWARD_ONNX
-        elif framework == Framework.KERAS:
-            load, forward = _LOAD_KERAS, _FORWARD_KERAS
-        elif framework == Framework.PYTHON:
-            load, forward = _LOAD_NPZ, _FORWARD_NPZ[task]
-        else:
-            load = _LOAD_STATE_DICT if network else _LOAD_TORCHSCRIPT
-            forward = _FORWARD_TORCH
-        preprocess = _PREPROCESS_TOKENS if layout == Layout.TEXT else _PREPROCESS[layout]
-        functions = [load, _PREDICT, preprocess, forward, _POSTPROCESS[task]]
-        if task == Task.TEXT_EMBEDDING:
-            functions.append(_NORMALIZE)
+        code = steps(task, framework, arch)
+        functions = [code.load, _PREDICT, code.preprocess, code.forward, *code.postprocess]
 
     header = "\n".join(
         [doc, "", "from __future__ import annotations", "", *imports, "", *_IMPORTS[framework]]
