@@ -29,7 +29,7 @@ MODELYARD = Path(sys.executable).parent / "modelyard"
 START_TIMEOUT_S = 30
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -52,7 +52,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
 @contextmanager
 def running_server(home: Path, *args: str) -> Iterator[Server]:
     """``modelyard server`` with its own home on a free port, until the block ends."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = home / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}

@@ -3,7 +3,8 @@
 The table below is the documentation: docs/access.md shows it, rendered by
 :func:`render_table`, and a test checks the two agree. Each cell is what a user in that role
 gets when trying that action on a model of that access level, the same on every surface
-(REST, the SDK, the CLI, and DeepDev's and OpenSearch's APIs for the actions they have):
+(REST, the SDK, the CLI, and the foreign APIs for the actions they have: DeepDev's,
+OpenSearch's, ModelBox's gRPC and the OCI model catalog):
 
 - ``ok``: allowed;
 - ``hide``: 404, the model does not exist for them (listings leave it out);
@@ -25,10 +26,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from click.testing import CliRunner
 
+from modelbox_stub import ModelStoreStub, pb
 from modelyard import Client
 from modelyard.cli.main import main
 from modelyard.errors import (
@@ -38,7 +41,8 @@ from modelyard.errors import (
     RegistryError,
     Unauthenticated,
 )
-from server_support import Server, running_server
+from oci_support import Signer, keys, public_pem
+from server_support import Server, free_port, running_server
 
 ROLES = (
     "anonymous",
@@ -124,13 +128,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     the namespaces of DeepDev's models and of OpenSearch's model groups."""
     home = tmp_path_factory.mktemp("matrix-home")
     with (
-        running_server(home, "--auth-failure-limit", "0") as server,
+        running_server(home, "--auth-failure-limit", "0", "--grpc-port", str(GRPC_PORT)) as server,
         Client(server.url, server.admin_token) as admin,
     ):
         tokens = {"admin": server.admin_token}
         for role, name in USERS.items():
             admin.create_user(name)
             tokens[role] = admin.create_token(user=name)
+        signing = dict(zip(["admin", *USERS], keys(len(USERS) + 1), strict=True))
+        for role, key in signing.items():
+            with Client(server.url, tokens[role]) as user:
+                user.add_key(public_pem(key))
         admin.create_team(TEAM)
         for name in ("tess", "olivia"):
             admin.add_team_member(TEAM, name)
@@ -141,7 +149,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             admin.set_namespace_member(ns, "olivia", "writer")
             admin.remove_namespace_member(ns, "admin")  # its creator; an admin anyway
         with Client(server.url, tokens["owner"]) as owner:
-            groups = {}
+            groups, ids = {}, {}
             for ns, level in itertools.product((NS, DEEPDEV, OPENSEARCH), LEVELS):
                 model = owner.new_model(
                     f"m-{level}",
@@ -155,8 +163,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 model.grant("gwen", "writer")
                 if ns == OPENSEARCH:
                     groups[level] = {"group": model.id, "model": version.id}
+                if ns == NS:
+                    ids[level] = {"model": model.id, "version": version.id}
         empty_home = tmp_path_factory.mktemp("no-token-home")
-        yield {"server": server, "tokens": tokens, "empty_home": empty_home, "groups": groups}
+        yield {
+            "server": server,
+            "tokens": tokens,
+            "empty_home": empty_home,
+            "groups": groups,
+            "ids": ids,
+            "signing": signing,
+        }
 
 
 _counter = itertools.count()
@@ -365,6 +382,70 @@ def _os_meta(group: str) -> dict[str, Any]:
     }
 
 
+#: What ModelBox's gRPC API can express: it reads, lists and writes (metrics, metadata).
+GRPC_ACTIONS = ("read", "list", "write")
+GRPC_PORT = free_port()
+_GRPC_OUTCOMES = {
+    grpc.StatusCode.UNAUTHENTICATED: "auth",
+    grpc.StatusCode.PERMISSION_DENIED: "deny",
+    grpc.StatusCode.NOT_FOUND: "hide",
+}
+
+
+def modelbox(world: dict[str, Any], role: str, level: str, action: str) -> str:
+    if action not in GRPC_ACTIONS:
+        return expected(role, level, action)  # not expressible there
+    metadata = (
+        () if role == "anonymous" else (("authorization", f"Bearer {world['tokens'][role]}"),)
+    )
+    model_id = world["ids"][level]["model"]
+    with grpc.insecure_channel(f"127.0.0.1:{GRPC_PORT}") as channel:
+        stub = ModelStoreStub(channel)
+        try:
+            if action == "read":
+                stub.ListMetadata(pb.ListMetadataRequest(parent_id=model_id), metadata=metadata)
+            elif action == "list":
+                found = stub.ListModels(pb.ListModelsRequest(namespace=NS), metadata=metadata)
+                return "ok" if f"m-{level}" in [m.name for m in found.models] else "hide"
+            else:
+                value = pb.MetricsValue(step=1, f_val=1.0)
+                request = pb.LogMetricsRequest(parent_id=model_id, key="k", value=value)
+                stub.LogMetrics(request, metadata=metadata)
+        except grpc.RpcError as exc:
+            return _GRPC_OUTCOMES.get(exc.code(), f"{exc.code()}: {exc.details()}")
+    return "ok"
+
+
+#: What the OCI model catalog can express: a catalog model is a version, so it reads, lists,
+#: writes (updates) and deletes.
+OCI_ACTIONS = ("read", "list", "write", "delete")
+
+
+def oci(world: dict[str, Any], role: str, level: str, action: str) -> str:
+    if action not in OCI_ACTIONS:
+        return expected(role, level, action)  # not expressible there
+    server: Server = world["server"]
+    auth = None if role == "anonymous" else Signer(world["signing"][role])
+    version_id = world["ids"][level]["version"]
+    with httpx.Client(base_url=f"{server.url}/20190101", auth=auth, timeout=30) as http:
+        if action == "read":
+            r = http.get(f"/models/{version_id}")
+        elif action == "list":
+            r = http.get("/models", params={"compartmentId": "c", "projectId": NS, "limit": 1000})
+            if r.status_code == 200:
+                sets = [m["modelVersionSetName"] for m in r.json()]
+                return "ok" if f"m-{level}" in sets else "hide"
+        elif action == "write":
+            r = http.put(f"/models/{version_id}", json={"description": "matrix"})
+        else:
+            r = http.delete(f"/models/{_spare(world, level, NS).id}")
+    if r.status_code in (200, 204):
+        return "ok"
+    if r.status_code == 404 and expected(role, level, action) == "deny":
+        return "deny"  # OCI answers NotAuthorizedOrNotFound, 404, for both: it tells nothing
+    return {401: "auth", 404: "hide"}.get(r.status_code, f"{r.status_code} {r.text}")
+
+
 class _environment:
     """No token from the environment or a token file for the anonymous row."""
 
@@ -395,6 +476,8 @@ SURFACES: dict[str, Callable[[dict[str, Any], str, str, str], str]] = {
     "cli": cli,
     "deepdev": deepdev,
     "opensearch": opensearch,
+    "modelbox": modelbox,
+    "oci": oci,
 }
 
 

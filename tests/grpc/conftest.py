@@ -6,27 +6,20 @@ other namespace needs ``authorization: Bearer <token>``.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
 from grpc_support import ANONYMOUS_NAMESPACE, MAX_MESSAGE, GrpcServer
-from modelbox import service_pb2_grpc
 
 from modelyard import Client
-from server_support import running_server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from server_support import free_port, running_server
 
 
 @pytest.fixture(scope="session")
 def grpc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrpcServer]:
-    port = _free_port()
+    port = free_port()
     with running_server(
         tmp_path_factory.mktemp("grpc-home"),
         "--grpc-port",
@@ -46,7 +39,10 @@ def admin(grpc_server: GrpcServer) -> Iterator[Client]:
 
 
 @pytest.fixture
-def stub(grpc_server: GrpcServer) -> Iterator[service_pb2_grpc.ModelStoreStub]:
-    """The client package's own stub, for calls its high-level API does not make."""
+def stub(grpc_server: GrpcServer) -> Iterator[Any]:
+    """A ``modelbox_stub.ModelStoreStub``, imported here only: the client flow's process
+    loads the client's modules, which cannot share a process with ours."""
+    from modelbox_stub import ModelStoreStub
+
     with grpc.insecure_channel(grpc_server.address) as channel:
-        yield service_pb2_grpc.ModelStoreStub(channel)
+        yield ModelStoreStub(channel)

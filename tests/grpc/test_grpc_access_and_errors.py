@@ -11,12 +11,11 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 from grpc_support import ANONYMOUS_NAMESPACE, MAX_MESSAGE, bearer
-from modelbox import service_pb2 as pb
-from modelbox import service_pb2_grpc
 
+from modelbox_stub import ModelStoreStub, pb
 from modelyard import Client
 
-Stub = service_pb2_grpc.ModelStoreStub
+Stub = ModelStoreStub
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,15 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from grpc_support import bearer
-from modelbox import service_pb2 as pb
-from modelbox import service_pb2_grpc
 
+from modelbox_stub import ModelStoreStub, pb
 from server_support import running_server
 
 
 @pytest.fixture(scope="module")
 def strict_stub(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[service_pb2_grpc.ModelStoreStub, str]]:
+) -> Iterator[tuple[ModelStoreStub, str]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -27,11 +26,11 @@ def strict_stub(
         running_server(home, "--grpc-port", str(port), "--auth-failure-limit", "2") as server,
         grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
     ):
-        yield service_pb2_grpc.ModelStoreStub(channel), server.admin_token
+        yield ModelStoreStub(channel), server.admin_token
 
 
 def test_every_call_needs_a_token_and_repeated_failures_are_refused(
-    strict_stub: tuple[service_pb2_grpc.ModelStoreStub, str],
+    strict_stub: tuple[ModelStoreStub, str],
 ) -> None:
     stub, admin_token = strict_stub
     listed = stub.ListModels(pb.ListModelsRequest(), metadata=bearer(admin_token))

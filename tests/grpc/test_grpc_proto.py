@@ -1,8 +1,8 @@
 """The served definition is ModelBox's: the committed .proto compiles to what the generated
 module holds, and that is the published client's descriptor, field for field.
 
-Our generated module runs in a subprocess: it defines the same ``modelbox.*`` names as the
-client's, and one process's default descriptor pool takes only one of them.
+The client's module runs in a subprocess: it defines the same ``modelbox.*`` names as ours,
+and one process's default descriptor pool takes only one of them (see modelbox_stub).
 """
 
 from __future__ import annotations
@@ -13,31 +13,37 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
-from modelbox import service_pb2
 
 import modelyard
+from modelyard.grpc._generated.modelbox import service_pb2
 
 PROTOS = Path(modelyard.__file__).parent / "grpc" / "protos"
 
-_DUMP_OURS = """
+_DUMP_THEIRS = """
 import sys
 from google.protobuf import descriptor_pb2
-from modelyard.grpc._generated.modelbox import service_pb2
+from modelbox import service_pb2
 proto = descriptor_pb2.FileDescriptorProto()
 service_pb2.DESCRIPTOR.CopyToProto(proto)
 sys.stdout.buffer.write(proto.SerializeToString())
 """
 
 
-def _ours() -> descriptor_pb2.FileDescriptorProto:
-    out = subprocess.run([sys.executable, "-c", _DUMP_OURS], check=True, capture_output=True).stdout
+def _theirs() -> descriptor_pb2.FileDescriptorProto:
+    out = subprocess.run(
+        [sys.executable, "-c", _DUMP_THEIRS], check=True, capture_output=True
+    ).stdout
     return descriptor_pb2.FileDescriptorProto.FromString(out)
 
 
+def _ours() -> descriptor_pb2.FileDescriptorProto:
+    proto = descriptor_pb2.FileDescriptorProto()
+    service_pb2.DESCRIPTOR.CopyToProto(proto)
+    return proto
+
+
 def test_the_generated_module_is_the_published_clients_service() -> None:
-    ours = _ours()
-    theirs = descriptor_pb2.FileDescriptorProto()
-    service_pb2.DESCRIPTOR.CopyToProto(theirs)
+    ours, theirs = _ours(), _theirs()
     assert ours.name == "modelbox/service.proto"
     ours.name = theirs.name  # the file's name is ours; package, names and numbers are theirs
     assert ours == theirs

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import uvicorn
 from modelyard.api.app import create_app
 from modelyard.domain.uploads import UploadSessions
 from modelyard.store.sessions import SqlUploadSessionStore
-from server_support import running_server
+from server_support import free_port, running_server
 
 
 @dataclass
@@ -72,17 +71,11 @@ class LiveServer:
     sessions: UploadSessions
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live(registry: Any, tmp_path: Path) -> Iterator[LiveServer]:
     """The app served by uvicorn in a thread on 127.0.0.1 (real sockets, real disconnects)."""
     sessions = _sessions(registry, tmp_path, lambda: datetime.now(UTC))
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(registry.service, sessions),
         host="127.0.0.1",
