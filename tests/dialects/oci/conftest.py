@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from oci_support import OciApi, keys, public_pem
 
 from modelyard.api.app import create_app
 from modelyard.domain.keys import ApiKeys
 from modelyard.store.keys import SqlKeyStore
+from oci_support import OciApi, keys, public_pem
 
 
 @pytest.fixture

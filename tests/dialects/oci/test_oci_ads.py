@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from oci_support import fingerprint, new_key, private_pem, public_pem
 
 from client_venv import ORACLE_ADS, client_python
 from modelyard.runtime.ads import ADS_TESTS
+from oci_support import fingerprint, new_key, private_pem, public_pem
 from server_support import Server, running_server
 
 SCRIPT = Path(__file__).parent / "ads_script.py"

@@ -9,9 +9,9 @@ import zipfile
 from typing import Any
 
 import httpx
-from oci_support import OciApi, Signer, fingerprint, keys, private_pem, public_pem
 
 from modelyard.api.app import create_app
+from oci_support import OciApi, Signer, fingerprint, keys, private_pem, public_pem
 
 FILES = {
     "score.py": b"def load_model():\n    return 1\n\n\ndef predict(data, model=load_model()):\n"

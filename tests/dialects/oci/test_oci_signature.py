@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from oci_support import GENERIC, OciApi, Signer, fingerprint, keys
 
 from modelyard.dialects.oci import signature
 from modelyard.errors import Unauthenticated
+from oci_support import GENERIC, OciApi, Signer, fingerprint, keys
 
 MODEL = {"compartmentId": "ocid1.compartment.oc1..c", "projectId": "ads", "displayName": "m"}
 
