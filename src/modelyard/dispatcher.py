@@ -103,6 +103,7 @@ class Dispatcher:
         sender: Sender,
         *,
         poll_interval: float = 1.0,
+        wake_gap: float = 0.05,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 16,
         threads: int = 4,
@@ -114,6 +115,7 @@ class Dispatcher:
         self.store = webhooks.store
         self.sender = sender
         self.poll_interval = poll_interval
+        self.wake_gap = wake_gap
         self.lease = lease
         self.batch = batch
         self.threads = threads
@@ -165,12 +167,18 @@ class Dispatcher:
             if busy:
                 continue
             if self._wake.wait(self.poll_interval):
+                # Writes wake it; a burst of them makes one round per gap, not one each.
+                self._stopping.wait(self.wake_gap)
                 self._wake.clear()
 
     def run_once(self) -> int:
         """Fan out new events, then make one attempt at each due delivery claimed (at most
-        ``batch``, in parallel across webhooks); returns the attempts made."""
-        self.fan_out()
+        ``batch``, in parallel across webhooks); returns the attempts made. Without an
+        active webhook there is nothing to do: one cheap query."""
+        low = self.store.min_active_cursor()
+        if low is None:
+            return 0
+        self._fan_out(low)
         now = self._clock()
         claimed = self.store.claim_deliveries(self.owner, now, now + self.lease, self.batch)
         if not claimed:
@@ -189,10 +197,7 @@ class Dispatcher:
                 self._attempt(due, creator)
         return len(work)
 
-    def fan_out(self) -> int:
-        low = self.store.min_active_cursor()
-        if low is None:
-            return 0
+    def _fan_out(self, low: int) -> int:
         until = self.webhooks.settled(low)
         if until <= low:
             return 0

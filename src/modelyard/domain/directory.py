@@ -461,10 +461,13 @@ class Directory:
         """Refuse a model create in a closed namespace the actor may not write to."""
         writable_token(actor)
         confined(actor, namespace)
+        if actor.is_admin or actor.memberships.namespaces.get(namespace) in (
+            Role.WRITER,
+            Role.ADMIN,
+        ):
+            return  # no need to read the namespace
         found = self.store.get_namespace(namespace)
-        if found is None or found.open or actor.is_admin:
-            return
-        if actor.memberships.namespaces.get(namespace) not in (Role.WRITER, Role.ADMIN):
+        if found is not None and not found.open:
             raise PermissionDenied(
                 f"namespace {namespace} is closed: only its writers and admins create models in it"
             )

@@ -366,7 +366,7 @@ class RegistryService(Directory):
         )
         note(access=str(level))
         created = self.store.create_model(model, owner_id=owner_user.id)
-        if team_ids is not None:
+        if team_ids:  # a new model has none to replace
             self.store.set_model_teams(created.id, team_ids)
         return self._model_by_id(created)
 
