@@ -183,6 +183,43 @@ def _to_version(row: sa.Row[Any], tags: tuple[str, ...]) -> ModelVersion:
     )
 
 
+def replace_files(
+    conn: sa.Connection,
+    entries: list[FileEntry],
+    *,
+    model_id: str | None = None,
+    experiment_id: str | None = None,
+) -> None:
+    """Record ``entries``, each replacing the file at its path under its parent; they belong
+    to a model (its own or a version's) or to an experiment."""
+    for e in entries:
+        conn.execute(
+            t.files.delete().where(t.files.c.parent_id == e.parent_id, t.files.c.path == e.path)
+        )
+    conn.execute(
+        t.files.insert(),
+        [
+            {
+                "id": e.id,
+                "model_id": model_id,
+                "experiment_id": experiment_id,
+                "parent_kind": e.parent_kind,
+                "parent_id": e.parent_id,
+                "path": e.path,
+                "size": e.size,
+                "sha256": e.sha256,
+                "md5": e.md5,
+                "mime_type": e.mime_type,
+                "file_type": e.file_type,
+                "storage": e.storage,
+                "uri": e.uri,
+                "created_at": e.created_at,
+            }
+            for e in entries
+        ],
+    )
+
+
 def _to_file(row: sa.Row[Any]) -> FileEntry:
     return FileEntry(
         id=row.id,
@@ -655,33 +692,7 @@ class SqlMetadataStore(AccessRows):
                         "create a new version to change them",
                         details={"state": str(state.state)},
                     )
-            for e in entries:
-                conn.execute(
-                    t.files.delete().where(
-                        t.files.c.parent_id == e.parent_id, t.files.c.path == e.path
-                    )
-                )
-            conn.execute(
-                t.files.insert(),
-                [
-                    {
-                        "id": e.id,
-                        "model_id": model_id,
-                        "parent_kind": e.parent_kind,
-                        "parent_id": e.parent_id,
-                        "path": e.path,
-                        "size": e.size,
-                        "sha256": e.sha256,
-                        "mime_type": e.mime_type,
-                        "file_type": e.file_type,
-                        "storage": e.storage,
-                        "uri": e.uri,
-                        "created_at": e.created_at,
-                        "md5": e.md5,
-                    }
-                    for e in entries
-                ],
-            )
+            replace_files(conn, entries, model_id=model_id)
 
     def _lock_parent(self, conn: sa.Connection, kind: ParentKind, parent_id: str) -> str:
         """Lock a model or version row; returns the model's id."""

@@ -19,7 +19,7 @@ from modelyard.domain.enums import ParentKind
 from modelyard.domain.tracking import Checkpoint, Experiment, LoggedEvent
 from modelyard.errors import AlreadyExists, NotFound
 from modelyard.store import tables as t
-from modelyard.store.sql import SqlMetadataStore, _merge, _to_file
+from modelyard.store.sql import SqlMetadataStore, _merge, _to_file, replace_files
 
 _e, _c, _ev = t.experiments, t.checkpoints, t.logged_events
 
@@ -209,34 +209,7 @@ class SqlTrackingStore:
             return
         with self._store.write() as conn:
             experiment_id = self._owner(conn, entries[0].parent_kind, entries[0].parent_id)
-            for e in entries:
-                conn.execute(
-                    t.files.delete().where(
-                        t.files.c.parent_id == e.parent_id, t.files.c.path == e.path
-                    )
-                )
-            conn.execute(
-                t.files.insert(),
-                [
-                    {
-                        "id": e.id,
-                        "model_id": None,
-                        "experiment_id": experiment_id,
-                        "parent_kind": e.parent_kind,
-                        "parent_id": e.parent_id,
-                        "path": e.path,
-                        "size": e.size,
-                        "sha256": e.sha256,
-                        "md5": e.md5,
-                        "mime_type": e.mime_type,
-                        "file_type": e.file_type,
-                        "storage": e.storage,
-                        "uri": e.uri,
-                        "created_at": e.created_at,
-                    }
-                    for e in entries
-                ],
-            )
+            replace_files(conn, entries, experiment_id=experiment_id)
 
     def add_metrics(self, kind: ParentKind, parent_id: str, metrics: list[Metric]) -> None:
         if not metrics:
