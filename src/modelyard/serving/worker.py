@@ -15,8 +15,8 @@ Run as ``python -P -m modelyard.serving.worker --bundle DIR --spec SPEC_JSON_FIL
 5. answers the frames of :mod:`modelyard.serving.protocol` until SIGTERM, then finishes the
    requests it holds (for at most ``STOP_GRACE`` s) and exits.
 
-Predictions run in one executor thread, so the event loop keeps reading frames and answering
-pings while the model works. Predict requests queue; the batcher takes up to
+Predictions run in one thread of their own, so the event loop keeps reading frames and
+answering pings while the model works. Predict requests queue; that thread takes up to
 ``--max-batch-size`` of them at a time -- waiting up to ``--max-wait-ms`` for more, only while
 fewer are queued -- and answers them as one batch (:mod:`modelyard.serving.batching`). Under
 load, batches form by themselves while the previous call runs, even with a wait of 0. A
@@ -32,9 +32,10 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -148,21 +149,15 @@ async def _serve(server: _Server, socket: Path, control: IO[str]) -> int:
 
 
 class _Channel:
-    """One client connection's writing end; frames written whole, one at a time."""
+    """One client connection's writing end. Each frame is written whole in one call, so frames
+    never interleave; the API server's side reads all the time, so nothing waits to drain."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
-        self.lock = asyncio.Lock()
 
-    async def send(self, frame: bytes) -> None:
-        async with self.lock:
-            if self.writer.is_closing():
-                return  # the client left: nobody to answer
+    def send(self, frame: bytes) -> None:
+        if not self.writer.is_closing():  # else the client left: nobody to answer
             self.writer.write(frame)
-            try:
-                await self.writer.drain()
-            except ConnectionError:
-                self.writer.close()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,8 +167,46 @@ class _Request:
     channel: _Channel
 
 
+class _Inbox:
+    """Predict requests, handed from the event loop to the predict thread."""
+
+    def __init__(self) -> None:
+        self._items: deque[_Request] = deque()
+        self._arrived = threading.Condition()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, request: _Request) -> None:
+        with self._arrived:
+            self._items.append(request)
+            self._arrived.notify()
+
+    def take(self, max_size: int, max_wait: float) -> list[_Request]:
+        """The next request, with up to ``max_size - 1`` more: those queued now, and those that
+        arrive within ``max_wait`` s (waited for only while too few are queued)."""
+        with self._arrived:
+            while not self._items:
+                self._arrived.wait()
+            batch = [self._items.popleft()]
+            deadline = time.monotonic() + max_wait
+            while len(batch) < max_size:
+                if self._items:
+                    batch.append(self._items.popleft())
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._arrived.wait(left):
+                    break
+            return batch
+
+
 class _Server:
-    """The queue of predict requests, the batcher that answers them, and the counters."""
+    """The predict requests, the thread that answers them (in batches), and the counters.
+
+    The predict thread takes its next batch as soon as it has answered the last one, without
+    a round trip through the event loop: it hands the answer frames to the loop to send and
+    goes on. The loop only reads frames, queues them and answers pings.
+    """
 
     def __init__(
         self, predictor: Predictor, bundle: Path, *, max_batch_size: int, max_wait: float
@@ -182,16 +215,15 @@ class _Server:
         self.bundle = bundle
         self.max_batch_size = max(1, max_batch_size)
         self.max_wait = max(0.0, max_wait)
-        self.queue: asyncio.Queue[_Request] = asyncio.Queue()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self.inbox = _Inbox()
         self.busy_since: float | None = None
         self.held = 0  # predict requests taken and not answered yet
         self.batches = 0  # calls of the model
         self.requests = 0
-        self.batcher: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.batcher = asyncio.create_task(self.run())
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self.run, args=(loop,), name="predict", daemon=True).start()
 
     async def finish(self, grace: float) -> None:
         """Wait (at most ``grace`` s) until every request taken has been answered."""
@@ -204,26 +236,26 @@ class _Server:
         channel = _Channel(writer)
         try:
             while (message := await read_frame(reader, MAX_FRAME_BYTES)) is not None:
-                await self.take(message, channel)
+                self.take(message, channel)
         except (ProtocolError, ConnectionError) as exc:
             print(f"modelyard worker: dropped a connection: {exc}", file=sys.stderr)
         finally:
             writer.close()
 
-    async def take(self, message: dict[str, Any], channel: _Channel) -> None:
+    def take(self, message: dict[str, Any], channel: _Channel) -> None:
         request_id, op = message.get("id"), message.get("op")
         if op == "predict" and "data" in message:
             self.held += 1
             self.requests += 1
-            self.queue.put_nowait(_Request(id=request_id, data=message["data"], channel=channel))
+            self.inbox.put(_Request(id=request_id, data=message["data"], channel=channel))
         elif op == "ping":
-            await channel.send(encode_frame(Outcome(result=self.status()).message(request_id)))
+            channel.send(encode_frame(Outcome(result=self.status()).message(request_id)))
         else:
             wrong = Outcome(
                 error=f"not a request (op {op!r}): expected op 'predict' with data, or 'ping'",
                 kind="invalid",
             )
-            await channel.send(encode_frame(wrong.message(request_id)))
+            channel.send(encode_frame(wrong.message(request_id)))
 
     def status(self) -> dict[str, Any]:
         busy = self.busy_since
@@ -232,44 +264,28 @@ class _Server:
             "pid": os.getpid(),
             "batches": self.batches,
             "requests": self.requests,
-            "queued": self.queue.qsize(),
+            "queued": len(self.inbox),
         }
 
-    async def run(self) -> None:
-        """Take batches and answer them, one after another, forever."""
-        loop = asyncio.get_running_loop()
+    def run(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The predict thread: take batches and answer them, one after another, forever."""
         while True:
-            batch = await self.next_batch()
+            batch = self.inbox.take(self.max_batch_size, self.max_wait)
             self.busy_since = time.monotonic()
             try:
-                frames = await loop.run_in_executor(self.executor, self.answer, batch)
+                frames = self.answer(batch)
             finally:
                 self.busy_since = None
-            for request, frame in zip(batch, frames, strict=True):
-                await request.channel.send(frame)
-            self.held -= len(batch)
+            loop.call_soon_threadsafe(self.deliver, batch, frames)
 
-    async def next_batch(self) -> list[_Request]:
-        """The next request, with up to ``max_batch_size - 1`` more: those queued now, and
-        those that arrive within ``max_wait`` s (waited for only while too few are queued)."""
-        batch = [await self.queue.get()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
-        while len(batch) < self.max_batch_size:
-            if not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-                continue
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self.queue.get(), left))
-            except TimeoutError:
-                break
-        return batch
+    def deliver(self, batch: list[_Request], frames: list[bytes]) -> None:
+        """Send a batch's answers (in the event loop)."""
+        for request, frame in zip(batch, frames, strict=True):
+            request.channel.send(frame)
+        self.held -= len(batch)
 
     def answer(self, batch: list[_Request]) -> list[bytes]:
-        """The answer frames of a batch (in the executor thread: this runs the model)."""
+        """The answer frames of a batch (this runs the model)."""
         outcomes = run_batch(self.predict, [request.data for request in batch])
         return [_frame(r.id, o) for r, o in zip(batch, outcomes, strict=True)]
 
