@@ -15,8 +15,9 @@ seconds measured; one server at a time, so they never share the CPU with each ot
 5. modelyard: ``modelyard server`` on a fresh home, the version registered and checked through
    the SDK, deployed with one replica, batching off (max_batch_size 1) and then each of
    --batch-configs; ``POST /api/v1/deployments/{id}/predict`` with ``{"data": [[...]]}``;
-6. modelyard, a batch-friendly model: a TorchScript MLP (--mlp-sizes, random weights),
-   batching off vs on;
+6. modelyard, batch-friendly models: TorchScript MLPs (each --mlp-sizes, random weights),
+   batching off vs on. The default two: a small one whose single-row call (~40 us) costs less
+   than the HTTP request around it, and a larger one whose call (~2 ms) costs more;
 7. deploy to first prediction: seconds from the deploy call to the first 200 of a predict
    polled every 10 ms (the first deploy of a version copies its files; later ones do not).
 
@@ -354,14 +355,21 @@ def measure(args: argparse.Namespace, work: Path, t: Target) -> dict[str, Any]:
 
 
 @dataclass
+class Mlp:
+    name: str  # "MLP 64-512-512-10"
+    bundle: Path  # modelyard bundle: model.pt (TorchScript) + input_example.json
+    row: list[float]
+    outputs: int
+
+
+@dataclass
 class Models:
     joblib: Path  # the iris estimator (minimal Starlette, BentoML)
     iris_bundle: Path  # modelyard bundle: model.skops + input_example.json
     mlflow: Path | None  # mlflow.sklearn.save_model directory
-    mlp_bundle: Path | None  # modelyard bundle: model.pt (TorchScript) + input_example.json
     iris_answer: list[Any]  # model.predict([IRIS_ROW]) in this process
-    mlp_row: list[float]
     sklearn_version: str
+    mlps: list[Mlp] = field(default_factory=list)
     #: in-process seconds of one model call: {"sklearn": (1 row, --inproc-rows rows), ...}
     inproc: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -391,25 +399,24 @@ def make_models(args: argparse.Namespace, work: Path) -> Models:
         # pinned here: else MLflow infers them by importing what this process has (torch...)
         reqs = [f"scikit-learn=={sklearn.__version__}"]
         mlflow.sklearn.save_model(model, str(ml_dir), pip_requirements=reqs)
-    mlp_bundle, mlp_row = None, []
+    models = Models(path, bundle, ml_dir, answer, sklearn.__version__)
     if not args.skip_torch:
-        mlp_bundle, mlp_row = make_mlp(args, work / "mlp-bundle")
-    models = Models(path, bundle, ml_dir, mlp_bundle, answer, mlp_row, sklearn.__version__)
+        models.mlps = [make_mlp(sizes, work) for sizes in mlp_sizes(args)]
     n = args.inproc_rows
     rows = np.array([IRIS_ROW] * n)
     models.inproc["sklearn"] = (
         call_seconds(lambda: model.predict(rows[:1])),
         call_seconds(lambda: model.predict(rows)),
     )
-    if mlp_bundle is not None:
+    for mlp in models.mlps:
         import torch
 
-        net = torch.jit.load(str(mlp_bundle / "model.pt"))
-        x = torch.tensor([mlp_row] * n)
+        net = torch.jit.load(str(mlp.bundle / "model.pt"))
+        x = torch.tensor([mlp.row] * n)
         with torch.inference_mode():
-            models.inproc["MLP"] = (
-                call_seconds(lambda: net(x[:1])),
-                call_seconds(lambda: net(x)),
+            models.inproc[mlp.name] = (
+                call_seconds(lambda: net(x[:1])),  # noqa: B023 (called at once)
+                call_seconds(lambda: net(x)),  # noqa: B023
             )
     return models
 
@@ -426,13 +433,20 @@ def call_seconds(fn: Callable[[], object], repeat: int = 300) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def make_mlp(args: argparse.Namespace, bundle: Path) -> tuple[Path, list[float]]:
-    """A TorchScript MLP of --mlp-sizes (random weights, seed 0) and one input row."""
+def mlp_sizes(args: argparse.Namespace) -> list[list[int]]:
+    """The layer sizes of each MLP: --mlp-sizes as given, else the default two."""
+    given = args.mlp_sizes or ["64,512,512,10", "256,2048,2048,2048,10"]
+    return [[int(s) for s in sizes.split(",")] for sizes in given]
+
+
+def make_mlp(sizes: list[int], work: Path) -> Mlp:
+    """A TorchScript MLP of ``sizes`` (random weights, seed 0) and one input row."""
     import warnings
 
     import torch
 
-    sizes = [int(s) for s in args.mlp_sizes.split(",")]
+    name = "MLP " + "-".join(map(str, sizes))
+    bundle = work / name.lower().replace(" ", "-")
     torch.manual_seed(0)
     layers: list[torch.nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
@@ -446,7 +460,7 @@ def make_mlp(args: argparse.Namespace, bundle: Path) -> tuple[Path, list[float]]
         torch.jit.script(net).save(str(bundle / "model.pt"))
     rows = torch.randn(2, sizes[0]).round(decimals=4).tolist()
     (bundle / "input_example.json").write_text(json.dumps(rows))
-    return bundle, rows[0]
+    return Mlp(name, bundle, rows[0], sizes[-1])
 
 
 # -- the baselines --------------------------------------------------------------------------
@@ -755,18 +769,19 @@ def modelyard_phase(
         phases.append(
             ("sklearn", iris, iris_body, lambda a: a["predictions"] == models.iris_answer)
         )
-        if models.mlp_bundle is not None:
-            mlp = register("mlp", models.mlp_bundle)
-            mlp_body = json.dumps({"data": [models.mlp_row]})
-            n_out = int(args.mlp_sizes.split(",")[-1])
-            phases.append(("MLP", mlp, mlp_body, lambda a: len(a["predictions"][0]) == n_out))
+        for mlp in models.mlps:
+            version = register(mlp.name.lower().replace(" ", "-"), mlp.bundle)
+            body = json.dumps({"data": [mlp.row]})
+            phases.append(
+                (mlp.name, version, body, lambda a, n=mlp.outputs: len(a["predictions"][0]) == n)
+            )
         n = 0
         for kind, version, body, expect in phases:
             for i, (batch, wait_ms) in enumerate(configs):
                 n += 1
                 key = f"{kind} " + ("unbatched" if batch == 1 else f"b={batch} w={wait_ms:g}")
                 dep, first_s, call_s = deploy_first(
-                    live, version, f"{kind.lower()}-{n}", batch, wait_ms, body
+                    live, version, f"{kind.split()[0].lower()}-{n}", batch, wait_ms, body
                 )
                 # the first deploy of a version copies its files into the serving directory
                 out["deploys"].append(
@@ -964,19 +979,19 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> None:
         f"(after {args.warmup:g} s warm-up), 127.0.0.1, one server at a time"
     )
     head = (
-        f"{'target':40} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'p99.9':>7} {'errors':>6} "
+        f"{'target':46} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'p99.9':>7} {'errors':>6} "
         f"{'srv CPU':>7} {'srv':>5} {'wrk':>5} {'other':>5} {'steal':>5} {'batch':>5}"
     )
     print(head)
     print(
-        f"{'':40} {'':7} {'':7} {'':7} {'ms':>7} {'':6} {'ms/req':>7} {'cores':>5} "
+        f"{'':46} {'':7} {'':7} {'':7} {'ms':>7} {'':6} {'ms/req':>7} {'cores':>5} "
         f"{'cores':>5} {'cores':>5} {'cores':>5} {'avg':>5}"
     )
     print("-" * len(head))
     for r in rows:
         avg = r.get("avg_batch")
         print(
-            f"{r['label'][:40]:40} {r['rps']:7.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
+            f"{r['label'][:46]:46} {r['rps']:7.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
             f"{r.get('p999_ms', float('nan')):7.2f} {r['errors']:6d} "
             f"{r['server_cpu_ms_per_req']:7.3f} {r['server_cores']:5.2f} {r['wrk_cores']:5.2f} "
             f"{r['other_cores']:5.2f} {r['steal_cores']:5.2f} "
@@ -1002,7 +1017,7 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> None:
         print("modelyard's CPU by process (from /proc): the API server vs the model's worker")
         for r in split:
             print(
-                f"  {r['label'][:38]:38} API server {r['root_cpu_ms_per_req']:6.3f} ms/req "
+                f"  {r['label'][:46]:46} API server {r['root_cpu_ms_per_req']:6.3f} ms/req "
                 f"({r['root_cores']:.2f} cores)   worker {r['rest_cpu_ms_per_req']:6.3f} ms/req "
                 f"({r['rest_cores']:.2f} cores)"
             )
@@ -1043,7 +1058,7 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> None:
         )
         for name, (one, many) in res["inproc"].items():
             print(
-                f"  {name:8} 1 row {one * 1e6:8.1f} us   {n} rows {many * 1e6:8.1f} us   "
+                f"  {name:26} 1 row {one * 1e6:8.1f} us   {n} rows {many * 1e6:8.1f} us   "
                 f"-> {n * one / many:5.1f}x the rows per second of the model alone"
             )
 
@@ -1056,7 +1071,7 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> None:
         for d in my["deploys"]:
             tag = " (first deploy of the version: copies its files)" if d["first"] else ""
             print(
-                f"  {d['what']:28} {d['first_s']:6.2f} s  (the deploy call: "
+                f"  {d['what']:36} {d['first_s']:6.2f} s  (the deploy call: "
                 f"{d['call_s'] * 1000:.0f} ms){tag}"
             )
 
@@ -1092,13 +1107,16 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> None:
             f"minimal req/s: {best['rps']:.0f} vs {mini['rps']:.0f} = {r:.2f}x -> "
             f"{verdict(r >= GOAL_BATCHED_VS_MINIMAL)}"
         )
-    mlp = {k: v for k, v in my["runs"].items() if k.startswith("MLP")}
-    if "MLP unbatched" in mlp and len(mlp) > 1:
-        u = mlp["MLP unbatched"]
-        b = max((v for k, v in mlp.items() if k != "MLP unbatched"), key=lambda r: r["rps"])
+    for name in res.get("mlps", []):
+        unbatched = f"{name} unbatched"
+        mlp = {k: v for k, v in my["runs"].items() if k.startswith(f"{name} ")}
+        if unbatched not in mlp or len(mlp) < 2:
+            continue
+        u = mlp[unbatched]
+        b = max((v for k, v in mlp.items() if k != unbatched), key=lambda r: r["rps"])
         r = b["rps"] / u["rps"]
         print(
-            f"  torch MLP ({args.mlp_sizes}) batched (best: {b['label'][10:]}) >= "
+            f"  torch {name} batched (best: {b['label'][10:]}) >= "
             f"{GOAL_MLP_BATCHED:g}x unbatched: {b['rps']:.0f} vs {u['rps']:.0f} = {r:.2f}x -> "
             f"{verdict(r >= GOAL_MLP_BATCHED)}"
         )
@@ -1119,8 +1137,10 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> None:
         print(f"modelyard under test: {res['source']}")
         print(
             f"modelyard: `{cmd} server --home <tmp> --host 127.0.0.1 --port N`{env}, start "
-            f"{my['start_s']:.2f} s; checks: iris {my.get('iris_checks')}, mlp "
-            f"{my.get('mlp_checks', '-')}"
+            f"{my['start_s']:.2f} s; checks: "
+            + ", ".join(
+                f"{k.removesuffix('_checks')} {v}" for k, v in my.items() if k.endswith("_checks")
+            )
         )
 
     for key, r in my["runs"].items():
@@ -1168,7 +1188,13 @@ def main() -> int:
         help="modelyard batched deployments, max_batch_size:max_wait_ms, comma-separated "
         "(batching off is always measured too)",
     )
-    ap.add_argument("--mlp-sizes", default="64,512,512,10", help="the torch MLP's layer sizes")
+    ap.add_argument(
+        "--mlp-sizes",
+        action="append",
+        default=[],
+        help="a torch MLP's layer sizes, e.g. 64,512,512,10; repeatable (default: "
+        "64,512,512,10 and 256,2048,2048,2048,10)",
+    )
     ap.add_argument(
         "--inproc-rows", type=int, default=32, help="batch of the in-process model timing"
     )
@@ -1230,10 +1256,11 @@ def main() -> int:
         log(f"modelyard under test: {res['source']}")
         models = make_models(args, work)
         res["inproc"] = models.inproc
+        res["mlps"] = [mlp.name for mlp in models.mlps]
         log(
             f"models: iris LogisticRegression (scikit-learn {models.sklearn_version}), "
             f"predict({IRIS_ROW}) = {models.iris_answer}"
-            + ("" if args.skip_torch else f"; torch MLP {args.mlp_sizes} (TorchScript)")
+            + "".join(f"; torch {mlp.name} (TorchScript)" for mlp in models.mlps)
         )
         if not args.skip_baselines:
             res["bare"] = baseline_phase(args, work, servers, models, "bare")
@@ -1257,8 +1284,10 @@ def main() -> int:
                 return ok
             if key.startswith("sklearn"):
                 return not mini or r["rps"] >= GOAL_BATCHED_VS_MINIMAL * mini["rps"]
-            if key.startswith("MLP") and key != "MLP unbatched" and "MLP unbatched" in runs:
-                return r["rps"] >= GOAL_MLP_BATCHED * runs["MLP unbatched"]["rps"]
+            kind = key.rsplit(" ", 1 if key.endswith(" unbatched") else 2)[0]
+            unbatched = runs.get(f"{kind} unbatched")
+            if key.startswith("MLP") and not key.endswith(" unbatched") and unbatched:
+                return r["rps"] >= GOAL_MLP_BATCHED * unbatched["rps"]
             return True
 
         if not args.skip_modelyard:
