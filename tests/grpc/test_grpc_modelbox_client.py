@@ -12,7 +12,7 @@ from pathlib import Path
 def test_the_published_modelbox_client(tmp_path: Path) -> None:
     flow = Path(__file__).parent / "client_flow.py"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(flow)],
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", str(flow)],
         capture_output=True,
         text=True,
         timeout=600,
