@@ -448,8 +448,10 @@ def test_idle_deployments_stop_and_come_back_on_a_prediction(iris: Any) -> None:
     assert "idle for more than 2 s" in (deployment.info.status_message or "")
 
     assert deployment.predict(ROWS) == expected  # deploys it again, then answers
-    assert deployment.refresh().state == DeploymentState.ACTIVE
+    # The answer may come a moment before the deploy task marks it ACTIVE; keep it from
+    # going idle again meanwhile.
     deployment.update(idle_ttl_s=3600)
+    assert deployment.wait(timeout=60).info.state == DeploymentState.ACTIVE
     deployment.undeploy()
 
 

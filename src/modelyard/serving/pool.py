@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +37,10 @@ from modelyard.serving.errors import (
 from modelyard.serving.prepare import Prepared
 from modelyard.serving.replica import Replica, start_replica
 
+#: Numbers every replica start in this process: a deployment undeployed and deployed again
+#: gets a new pool while the old one may still be stopping, and the old replicas' clean-up
+#: must not remove the new ones' socket and spec files.
+_STARTS = itertools.count(1)
 log = logging.getLogger("modelyard.serving")
 
 BACKOFF_START = 1.0
@@ -137,7 +142,6 @@ class Pool:
         self._on_change = on_change
         self._on_restart = on_restart
         self._slots: list[_Slot] = []
-        self._serial = 0
         self._reconfiguring: asyncio.Task[None] | None = None
         self.last_used = time.time()
 
@@ -148,8 +152,7 @@ class Pool:
     # -- replicas --------------------------------------------------------------------------
 
     async def start(self, index: int, config: _Config) -> Replica:
-        self._serial += 1
-        socket = self.socket_dir / f"{self.id[-12:]}-{index}-{self._serial}.sock"
+        socket = self.socket_dir / f"{self.id[-12:]}-{index}-{next(_STARTS)}.sock"
         return await start_replica(
             self.prepared.bundle,
             self.prepared.spec,
