@@ -17,7 +17,7 @@ from serving_support import ROWS, ServerProcess, X, score_bundle, sklearn_bundle
 
 from modelyard import Client
 from modelyard.domain.deployments import DeploymentState
-from modelyard.errors import FailedPrecondition
+from modelyard.errors import FailedPrecondition, Unavailable
 
 
 @pytest.fixture(scope="module")
@@ -472,6 +472,37 @@ def test_a_model_that_does_not_load_fails_the_deploy_with_its_error(
     listed = http.get("/api/v1/deployments", params={"state": "FAILED"}).json()["deployments"]
     assert [d["name"] for d in listed] == ["noload"]
     assert "no weights" in listed[0]["status_message"]
+
+
+def test_a_prediction_waiting_for_a_failing_redeploy_fails_with_the_reason(
+    client: Client, tmp_path: Path
+) -> None:
+    gone = tmp_path / "weights-gone"
+    bundle = score_bundle(tmp_path / "flaky", "return data")
+    score = bundle / "score.py"
+    score.write_text(
+        score.read_text().replace(
+            "return {'scale': 2}",
+            f"if os.path.exists({str(gone)!r}):\n        raise RuntimeError('weights gone')\n"
+            "    return {'scale': 2}",
+        )
+    )
+    version = client.new_model("flaky").new_model_version("1", artifacts=[bundle]).finish()
+    version.wait_for_checks(timeout=120)
+    deployment = version.deploy(idle_ttl_s=1, deploy_on_predict=True, request_timeout_s=90)
+    deadline = time.monotonic() + 30
+    while deployment.refresh().state != DeploymentState.STOPPED:
+        assert time.monotonic() < deadline, deployment.info
+        time.sleep(0.2)
+    gone.touch()  # the next start of the model fails
+
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as refused:
+        deployment.predict([1])
+    assert time.monotonic() - started < 30  # not the request timeout of 90 s
+    assert "FAILED" in refused.value.message and "weights gone" in refused.value.message
+    assert deployment.refresh().state == DeploymentState.FAILED
+    deployment.undeploy()
 
 
 def test_the_ray_backend_needs_the_cluster_address(tmp_path: Path) -> None:

@@ -35,6 +35,9 @@ from modelyard.errors import (
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.reconciler import ServedPool, Serving
 
+#: Seconds between looks at the state of a deployment a prediction waits for.
+_STATE_CHECK_S = 0.5
+
 
 @dataclass(frozen=True, kw_only=True)
 class Prediction:
@@ -172,12 +175,25 @@ class Gateway:
         return pool
 
     async def _wait_ready(self, deployment: Deployment) -> ServedPool:
-        """Wait for a deployment brought back by a prediction, up to its request timeout."""
+        """Wait for a deployment brought back by a prediction, up to its request timeout;
+        Unavailable with the reason as soon as its deploy failed (or it was undeployed)."""
         deadline = time.monotonic() + deployment.settings.request_timeout_s
+        next_check = time.monotonic() + _STATE_CHECK_S
         while time.monotonic() < deadline:
             pool = self.serving.pool(deployment.id)
             if pool is not None and pool.ready():
                 return pool
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + _STATE_CHECK_S
+                now = await self._stored(deployment.id)
+                if now is None or now.state in (DeploymentState.FAILED, DeploymentState.STOPPED):
+                    state = "deleted" if now is None else str(now.state)
+                    why = f": {now.status_message}" if now and now.status_message else ""
+                    raise Unavailable(
+                        f"deployment {deployment.name} was being deployed again and is {state}"
+                        f"{why}",
+                        details={"state": state},
+                    )
             await asyncio.sleep(0.05)
         raise Unavailable(
             f"deployment {deployment.name} is being deployed again; it was not ready within "
