@@ -13,12 +13,21 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
 
 import httpx
 import numpy as np
+
+from modelyard.domain.deployments import (
+    Deployment,
+    DeploymentSettings,
+    DeploymentState,
+    ServingBackend,
+)
+from modelyard.domain.enums import AccessLevel
 
 MODELYARD = Path(sys.executable).parent / "modelyard"
 RNG = np.random.default_rng(7)
@@ -183,3 +192,31 @@ BUILDERS: dict[str, Callable[[Path], list[Any]]] = {
     "onnx": onnx_bundle,
     "torchscript": torchscript_bundle,
 }
+
+
+def deployment_entity(deployment_id: str = "01a2423a3b487ba78bf33277baeaa6f5") -> Deployment:
+    """A deployment as the database would hand it over: ACTIVE, one replica, local."""
+    now = datetime.now(UTC)
+    return Deployment(
+        id=deployment_id,
+        name="doubler",
+        model_id="m1",
+        namespace="default",
+        model="doubler",
+        model_owner="admin",
+        model_access=AccessLevel.PRIVATE,
+        model_teams=(),
+        version_id="v1",
+        version="1",
+        version_number=1,
+        backend=ServingBackend.LOCAL,
+        settings=DeploymentSettings(),
+        forced=False,
+        state=DeploymentState.ACTIVE,
+        status_message=None,
+        task_id=None,
+        created_by="admin",
+        created_at=now,
+        updated_at=now,
+        last_used_at=None,
+    )

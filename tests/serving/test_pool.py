@@ -5,48 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
-from serving_support import score_bundle
+from serving_support import deployment_entity, score_bundle
 
-from modelyard.domain.deployments import (
-    Deployment,
-    DeploymentSettings,
-    DeploymentState,
-    ServingBackend,
-)
-from modelyard.domain.enums import AccessLevel
 from modelyard.domain.runtime import Flavor, RuntimeSpec
 from modelyard.serving.pool import Pool
 from modelyard.serving.prepare import Prepared
-
-
-def _deployment() -> Deployment:
-    now = datetime.now(UTC)
-    return Deployment(
-        id="01a2423a3b487ba78bf33277baeaa6f5",
-        name="doubler",
-        model_id="m1",
-        namespace="default",
-        model="doubler",
-        model_owner="admin",
-        model_access=AccessLevel.PRIVATE,
-        model_teams=(),
-        version_id="v1",
-        version="1",
-        version_number=1,
-        backend=ServingBackend.LOCAL,
-        settings=DeploymentSettings(),
-        forced=False,
-        state=DeploymentState.ACTIVE,
-        status_message=None,
-        task_id=None,
-        created_by="admin",
-        created_at=now,
-        updated_at=now,
-        last_used_at=None,
-    )
 
 
 def test_a_pool_stopping_leaves_the_next_pool_of_the_same_deployment_alone(
@@ -68,9 +33,9 @@ def test_a_pool_stopping_leaves_the_next_pool_of_the_same_deployment_alone(
     async def scenario() -> tuple[list[str], list[str], object]:
         with tempfile.TemporaryDirectory(prefix="my-pool-", dir="/tmp") as sockets:
             socket_dir = Path(sockets)
-            old = Pool(_deployment(), prepared, socket_dir=socket_dir)
+            old = Pool(deployment_entity(), prepared, socket_dir=socket_dir)
             await old.bring_up(timeout=60)
-            new = Pool(_deployment(), prepared, socket_dir=socket_dir)
+            new = Pool(deployment_entity(), prepared, socket_dir=socket_dir)
             await new.bring_up(timeout=60)
             before = sorted(p.name for p in socket_dir.iterdir())
             await old.stop()

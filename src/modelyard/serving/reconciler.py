@@ -125,6 +125,10 @@ class Serving:
         self.interval = interval
         self.ready_timeout = ready_timeout
         self.pools: dict[str, ServedPool] = {}
+        #: When each pool was put in ``pools`` (a count of puts): a reconcile pass leaves alone
+        #: the pools put there after it read the database.
+        self._put_at: dict[str, int] = {}
+        self._puts = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reconciler: asyncio.Task[None] | None = None
         self._starting: dict[str, asyncio.Task[None]] = {}
@@ -146,6 +150,7 @@ class Serving:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconciler
         pools, self.pools = list(self.pools.values()), {}
+        self._put_at.clear()
         await asyncio.gather(*(pool.close() for pool in pools))
         for backend in self.backends.values():
             await backend.stop()
@@ -171,17 +176,26 @@ class Serving:
                 heartbeat()
 
     async def _bring_up(self, deployment: Deployment, prepared: Prepared) -> None:
-        old = self.pools.pop(deployment.id, None)
+        old = self._drop(deployment.id)
         if old is not None:
             await old.stop()
         pool = self._pool(deployment, prepared)
-        self.pools[deployment.id] = pool
+        self._put(deployment.id, pool)
         try:
             await pool.bring_up(self.ready_timeout)
         except BaseException:
-            self.pools.pop(deployment.id, None)
+            self._drop(deployment.id)
             await pool.stop()
             raise
+
+    def _put(self, deployment_id: str, pool: ServedPool) -> None:
+        self._puts += 1
+        self.pools[deployment_id] = pool
+        self._put_at[deployment_id] = self._puts
+
+    def _drop(self, deployment_id: str) -> ServedPool | None:
+        self._put_at.pop(deployment_id, None)
+        return self.pools.pop(deployment_id, None)
 
     def _pool(self, deployment: Deployment, prepared: Prepared) -> ServedPool:
         self.metrics.name(deployment.id, deployment.name)
@@ -207,7 +221,7 @@ class Serving:
         if deployment.live:
             await pool.update(deployment)
         else:
-            self.pools.pop(deployment.id, None)
+            self._drop(deployment.id)
             await pool.stop()
 
     # -- the reconciler --------------------------------------------------------------------
@@ -225,12 +239,16 @@ class Serving:
     async def reconcile(self) -> None:
         """One pass: make what is served here follow the database (see the module's doc)."""
         store = self.deployments.store
+        read_at = self._puts
         page = await run_in_threadpool(store.list_deployments, None, states=LIVE, page_size=10_000)
         wanted = {d.id: d for d in page.items if d.backend in self.backends}
         for deployment_id in list(self.pools):
-            if deployment_id not in wanted:
-                pool = self.pools.pop(deployment_id)
-                await pool.stop()
+            # A pool put there while the database was read belongs to a deploy this read may
+            # not have seen (deploy-on-predict right after an idle stop, say).
+            if deployment_id not in wanted and self._put_at.get(deployment_id, 0) <= read_at:
+                dropped = self._drop(deployment_id)
+                if dropped is not None:
+                    await dropped.stop()
         for deployment in wanted.values():
             pool = self.pools.get(deployment.id)
             if pool is not None:
@@ -249,7 +267,7 @@ class Serving:
             prepared = await run_in_threadpool(backend.prepare, deployment, lambda: None)
             if deployment.id not in self.pools:
                 pool = self._pool(deployment, prepared)
-                self.pools[deployment.id] = pool
+                self._put(deployment.id, pool)
                 await pool.scale()
         except Exception as exc:
             log.error("deployment %s cannot be restored here: %s", deployment.id, exc)
