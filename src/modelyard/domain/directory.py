@@ -194,6 +194,17 @@ class Directory:
             raise Unauthenticated("invalid user name or token")
         return found
 
+    def authenticate_with(self, verify: Callable[[], User]) -> User:
+        """The user that ``verify`` vouches for: a transport's own credentials (an OCI request
+        signature). The failed-authentication limit applies, and an ``Unauthenticated`` it
+        raises is counted and audited as a bad token is."""
+        self.auth_limiter.check(current_request().client)
+        try:
+            return verify()
+        except Unauthenticated as exc:
+            self._auth_failed(exc.message)
+            raise
+
     def _auth_failed(self, why: str) -> None:
         self.auth_limiter.failed(current_request().client)
         if self.auditor is not None:

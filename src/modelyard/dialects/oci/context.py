@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 
 from modelyard.api.deps import Caller
 from modelyard.dialects.oci import signature
-from modelyard.domain.audit import current_request
+from modelyard.domain.entities import User
 from modelyard.domain.keys import ApiKeys, load_public_key
-from modelyard.errors import FailedPrecondition, Unauthenticated
+from modelyard.errors import FailedPrecondition
 
 
 def _target(request: Request) -> str:
@@ -27,11 +27,12 @@ def authenticate(request: Request, body: bytes | None) -> Caller:
     (None: an artifact upload, whose body the SDK does not sign). Failures count towards the
     failed-authentication limit, as a bad token's do."""
     state = request.app.state
-    keys: ApiKeys | None = state.keys
-    if keys is None:
+    enabled: ApiKeys | None = state.keys
+    if enabled is None:
         raise FailedPrecondition("signing keys are not enabled on this server")
-    state.service.auth_limiter.check(current_request().client)
-    try:
+    keys = enabled
+
+    def verify() -> User:
         signed = signature.parse(request.headers.get("authorization", ""))
         user, key = keys.signer(signed.fingerprint)
         public, _ = load_public_key(key.public_key)
@@ -44,9 +45,9 @@ def authenticate(request: Request, body: bytes | None) -> Caller:
             body=body,
             now=datetime.now(UTC),
         )
-    except Unauthenticated as exc:
-        state.service._auth_failed(exc.message)  # counted and audited as a bad token is
-        raise
+        return user
+
+    user = state.service.authenticate_with(verify)
     request.state.user = user.name
     return Caller(service=state.service, user=user)
 
