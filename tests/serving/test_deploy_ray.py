@@ -146,7 +146,8 @@ def test_a_crashing_and_a_hanging_replica_leave_the_server_responsive(
         """,
     )
     version = _register(client, "moody", bundle)
-    deployment = version.deploy(request_timeout_s=3, force=True, timeout=180)
+    # Long enough for Ray to notice the crash under load (a 504 otherwise), short for the hang.
+    deployment = version.deploy(request_timeout_s=8, force=True, timeout=180)
     assert deployment.predict(ROWS) == ROWS
     crashed = http.post(f"/api/v1/deployments/{deployment.id}/predict", json={"data": CRASH})
     assert crashed.status_code == 503, crashed.text
@@ -156,8 +157,8 @@ def test_a_crashing_and_a_hanging_replica_leave_the_server_responsive(
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded) as timed_out:
         deployment.predict(HANG)
-    assert time.monotonic() - started < 20
-    assert "did not answer within 3 s" in timed_out.value.message
+    assert time.monotonic() - started < 30
+    assert "did not answer within 8 s" in timed_out.value.message
     assert http.get("/healthz", timeout=2).status_code == 200
     # Serve's health check replaces the stuck replica: the deployment answers again.
     _eventually(lambda: deployment.predict(ROWS) == ROWS, "the hung replica was replaced")
