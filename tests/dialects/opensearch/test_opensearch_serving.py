@@ -141,6 +141,13 @@ def _deploy_predict_undeploy_delete(
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{log_tail(server)}") from None
     assert doc["current_worker_node_count"] == 1
+    # a search tells the deployed model by its state, as GET does (bob sees it too)
+    for who in (alice, bob):
+        found = who.post(
+            f"{ML}/models/_search", json={"query": {"term": {"model_state": "DEPLOYED"}}}
+        ).json()
+        assert [h["_id"] for h in found["hits"]["hits"]] == [model_id], found
+        assert found["hits"]["hits"][0]["_source"]["current_worker_node_count"] == 1
     task = alice.get(f"{ML}/tasks/{answer['task_id']}").json()
     assert (task["state"], task["model_id"]) == ("COMPLETED", model_id)
     again = alice.post(f"{ML}/models/{model_id}/_deploy").json()  # a retried deploy

@@ -10,6 +10,7 @@ runtime is the ``text_embedding`` flavor configured by ``model_format`` and ``mo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -29,8 +30,8 @@ from modelyard.dialects.opensearch.documents import (
 from modelyard.dialects.opensearch.groups import access_fields, all_groups, all_versions
 from modelyard.dialects.opensearch.schemas import ModelMeta, ModelRegister, Predict
 from modelyard.dialects.opensearch.searching import SEARCH_BODY, search_body
-from modelyard.domain.deployments import DeploymentState
-from modelyard.domain.entities import Model, ModelVersion
+from modelyard.domain.deployments import Deployment, DeploymentState
+from modelyard.domain.entities import Model, ModelVersion, every
 from modelyard.domain.enums import VersionState
 from modelyard.domain.ids import Digest
 from modelyard.domain.uploads import Chunk, UploadSession
@@ -300,15 +301,33 @@ def _complete(os: OpenSearch, model: Model, version: ModelVersion, session: Uplo
     os.service.finish_version(user, NAMESPACE, model.name, ref)
 
 
-def model_document(os: OpenSearch, version: ModelVersion) -> dict[str, Any]:
-    """The model's ML Commons document; runs in a worker thread."""
+def model_document(
+    os: OpenSearch, version: ModelVersion, newest: Mapping[str, Deployment] | None = None
+) -> dict[str, Any]:
+    """The model's ML Commons document; runs in a worker thread. ``newest``: the newest
+    deployment of each version, when the caller has read them all at once (a search)."""
     deployment = None
     ready = None
-    if os.state.deployments is not None:
+    if newest is not None:
+        deployment = newest.get(version.id)
+    elif os.state.deployments is not None:
         deployment = os.deployments.newest_of_version(os.caller.user, version.id)
     if deployment is not None and os.state.gateway is not None:
         ready = os.gateway.known_ready_replicas(deployment)
     return model_source(version, deployment, ready)
+
+
+def newest_deployments(os: OpenSearch) -> dict[str, Deployment]:
+    """The newest deployment of each version the caller may see, read in pages of 1,000."""
+    newest: dict[str, Deployment] = {}
+    if os.state.deployments is None:
+        return newest
+    listing = every(
+        lambda token: os.deployments.list(os.caller.user, page_size=1000, page_token=token)
+    )
+    for deployment in listing:  # newest first
+        newest.setdefault(deployment.version_id, deployment)
+    return newest
 
 
 async def _search(request: Request, os: OpenSearch) -> dict[str, Any]:
@@ -316,8 +335,9 @@ async def _search(request: Request, os: OpenSearch) -> dict[str, Any]:
     user = os.caller.user
 
     def documents() -> list[query.Doc]:
+        newest = newest_deployments(os)
         return [
-            query.Doc(id=v.id, source=model_document(os, v))
+            query.Doc(id=v.id, source=model_document(os, v, newest))
             for group in all_groups(os.service, user)
             for v in all_versions(os.service, user, group)
         ]
