@@ -274,6 +274,22 @@ def test_list_versions_pages(store: SqlMetadataStore, alice: User) -> None:
     assert third.next_page_token is None
 
 
+def test_versions_of_many_models_at_once(store: SqlMetadataStore, alice: User) -> None:
+    a, b, empty = (make_model(store, alice, n) for n in ("a", "b", "empty"))
+    a_versions = [make_version(store, a, alice) for _ in range(3)]
+    b_version = make_version(store, b, alice)
+    store.move_tag(a.id, "production", a_versions[1].id, actor=alice.name)
+    # more ids than one IN (...) takes: unknown ones, then the real ones
+    asked = [new_id() for _ in range(600)] + [b.id, empty.id, a.id, a.id]
+    found = store.versions_of(asked)
+    assert set(found) == {a.id, b.id}
+    assert [v.id for v in found[a.id]] == [v.id for v in a_versions]  # oldest first
+    assert [v.id for v in found[b.id]] == [b_version.id]
+    assert found[a.id][1].tags == ("production",)
+    assert found[a.id][1] == store.get_version_by_id(a_versions[1].id)
+    assert store.versions_of([]) == {}
+
+
 def test_version_metadata_merge(store: SqlMetadataStore, alice: User) -> None:
     m = make_model(store, alice, "m")
     v = make_version(store, m, alice, metadata={"a": 1, "b": {"x": 1}})

@@ -31,6 +31,25 @@ def test_models_and_versions_by_id(registry: Any) -> None:
             service.get_version_by_id(alice, missing)
 
 
+def test_versions_of_many_models_only_for_models_the_caller_may_read(registry: Any) -> None:
+    service = registry.service
+    alice = registry.user("alice")
+    bob = registry.user("bob")
+    mine = service.create_model(alice, name="mine", namespace="team")
+    shown = service.create_model(alice, name="shown", namespace="team", access="public")
+    v1 = service.create_version(alice, "team", "mine")
+    v2 = service.create_version(alice, "team", "mine")
+    v3 = service.create_version(alice, "team", "shown")
+    found = service.versions_of(alice, [mine, shown])
+    assert {k: [v.id for v in vs] for k, vs in found.items()} == {
+        mine.id: [v1.id, v2.id],
+        shown.id: [v3.id],
+    }
+    assert [v.id for v in service.versions_of(bob, [shown])[shown.id]] == [v3.id]
+    with pytest.raises(ModelNotFound):
+        service.versions_of(bob, [shown, mine])  # mine is private to alice
+
+
 def test_a_token_must_belong_to_the_user_it_is_given_with(registry: Any) -> None:
     service = registry.service
     token = registry.token("carol")

@@ -7,7 +7,7 @@ names, version numbering, state preconditions, tag moves).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -192,6 +192,11 @@ class MetadataStore(Protocol):
     def list_versions(
         self, model_id: str, *, page_size: int, page_token: str | None
     ) -> Page[ModelVersion]: ...
+
+    def versions_of(self, model_ids: Sequence[str]) -> dict[str, list[ModelVersion]]:
+        """Every version of each of the models, oldest first; a model without versions (or
+        unknown) is absent."""
+        ...
 
     def update_version(self, version_id: str, changes: Mapping[str, Any]) -> ModelVersion:
         """Set plain columns and merge the ``metadata`` patch, as :meth:`update_model`."""

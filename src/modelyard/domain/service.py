@@ -702,6 +702,14 @@ class RegistryService(Directory):
             model.id, page_size=self._page_size(page_size), page_token=page_token
         )
 
+    def versions_of(self, actor: User, models: Sequence[Model]) -> dict[str, list[ModelVersion]]:
+        """Every version of each model (by model id, oldest first) in one read: what a
+        dialect's search over many models needs. ModelNotFound for a model ``actor`` may not
+        read."""
+        for model in models:
+            check_model(actor, model, Action.READ)
+        return self.store.versions_of([model.id for model in models])
+
     @audited("version.update")
     def update_version(
         self, actor: User, namespace: str, model_name: str, ref: str, changes: Mapping[str, Any]

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -137,6 +137,15 @@ def _to_model(row: sa.Row[Any]) -> Model:
         teams=team_names(row.team_names),
         protected_tags=tuple(row.protected_tags or ()),
     )
+
+
+#: Values in one ``IN (...)``: well within every database's limit on bound parameters.
+_IN_BATCH = 500
+
+
+def _batches(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _IN_BATCH):
+        yield values[start : start + _IN_BATCH]
 
 
 def _version_select() -> sa.Select[Any]:
@@ -566,6 +575,21 @@ class SqlMetadataStore(AccessRows):
         items = [_to_version(r, tags.get(r.id, ())) for r in rows[:page_size]]
         token = _encode_token([items[-1].number]) if len(rows) > page_size else None
         return Page(items=items, next_page_token=token)
+
+    def versions_of(self, model_ids: Sequence[str]) -> dict[str, list[ModelVersion]]:
+        v = t.versions
+        found: dict[str, list[ModelVersion]] = {}
+        with self.read() as conn:
+            for some in _batches(list(dict.fromkeys(model_ids))):
+                stmt = _version_select().where(v.c.model_id.in_(some))
+                rows = conn.execute(stmt.order_by(v.c.model_id, v.c.number)).all()
+                tags: dict[str, tuple[str, ...]] = {}
+                for ids in _batches([r.id for r in rows]):
+                    tags.update(self._tags_of(conn, ids))
+                for row in rows:
+                    version = _to_version(row, tags.get(row.id, ()))
+                    found.setdefault(row.model_id, []).append(version)
+        return found
 
     def update_version(self, version_id: str, changes: Mapping[str, Any]) -> ModelVersion:
         with self.write() as conn:

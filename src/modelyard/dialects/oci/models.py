@@ -225,9 +225,9 @@ def _list(
     token = None
     while True:
         page = service.list_models(actor, namespace=project, page_size=1000, page_token=token)
+        versions = service.versions_of(actor, page.items)
         for model in page.items:
-            versions = service.list_versions(actor, model.namespace, model.name, page_size=1000)
-            for version in versions.items:
+            for version in versions.get(model.id, ()):
                 wire = to_wire(model, version)
                 if (
                     (display_name is None or wire.display_name == display_name)

@@ -82,9 +82,14 @@ async def _search(request: Request, os: OpenSearch) -> dict[str, Any]:
     user = os.caller.user
 
     def documents() -> list[query.Doc]:
+        groups = all_groups(os.service, user)
+        versions = os.service.versions_of(user, groups)
         return [
-            query.Doc(id=g.id, source=group_document(os.service, user, g))
-            for g in all_groups(os.service, user)
+            query.Doc(
+                id=g.id,
+                source=group_source(g, max((v.number for v in versions.get(g.id, ())), default=0)),
+            )
+            for g in groups
         ]
 
     docs = await run_in_threadpool(documents)

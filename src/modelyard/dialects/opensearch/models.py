@@ -27,7 +27,7 @@ from modelyard.dialects.opensearch.documents import (
     deleted,
     model_source,
 )
-from modelyard.dialects.opensearch.groups import access_fields, all_groups, all_versions
+from modelyard.dialects.opensearch.groups import access_fields, all_groups
 from modelyard.dialects.opensearch.schemas import ModelMeta, ModelRegister, Predict
 from modelyard.dialects.opensearch.searching import SEARCH_BODY, search_body
 from modelyard.domain.deployments import Deployment, DeploymentState
@@ -336,10 +336,12 @@ async def _search(request: Request, os: OpenSearch) -> dict[str, Any]:
 
     def documents() -> list[query.Doc]:
         newest = newest_deployments(os)
+        groups = all_groups(os.service, user)
+        versions = os.service.versions_of(user, groups)
         return [
             query.Doc(id=v.id, source=model_document(os, v, newest))
-            for group in all_groups(os.service, user)
-            for v in all_versions(os.service, user, group)
+            for group in groups
+            for v in versions.get(group.id, ())
         ]
 
     return query.search(await run_in_threadpool(documents), body, index=MODEL_INDEX)
