@@ -811,20 +811,28 @@ def test_cli_lists_the_catalog() -> None:
 
 
 @TORCHSCRIPT_DEPRECATED
+@KERAS_NUMPY2
+@pytest.mark.parametrize("framework", ["pytorch", "keras"])
 @pytest.mark.parametrize("task", ["classification", "object-detection", "segmentation"])
-def test_gesund_style_answers_what_score_py_answers(tmp_path: Path, task: str) -> None:
-    """The same code in Gesund's files (pytorch here; tests/serving/test_deploy_gesund.py
-    deploys the onnx ones), validated by its schema.py."""
+def test_gesund_style_answers_what_score_py_answers(
+    tmp_path: Path, task: str, framework: str
+) -> None:
+    """The same code in Gesund's files (tests/serving/test_deploy_gesund.py deploys the onnx
+    ones), validated by its schema.py."""
     plain, gesund = tmp_path / "score", tmp_path / "gesund"
-    _write(plain, generate(task, "pytorch"))
-    expected = _builder(task, "pytorch", "default")(plain, _import_score(plain))
-    _write(gesund, generate(task, "pytorch", style="gesund"))
-    (gesund / "model.pt").write_bytes((plain / "model.pt").read_bytes())
+    files = generate(task, framework)
+    _write(plain, files)
+    expected = _builder(task, framework, "default")(plain, _import_score(plain))
+    _write(gesund, generate(task, framework, style="gesund"))
+    for made in plain.iterdir():  # the model files the builder saved
+        if made.is_file() and made.name not in files and made.name != "__pycache__":
+            (gesund / made.name).write_bytes(made.read_bytes())
     example = json.loads((gesund / "input_example.json").read_text())
 
     declared = read_bundle(gesund).runtime
     assert declared == detect(gesund).model_copy(update={"requirements": []})
-    assert declared.flavor == Flavor.GESUND and declared.model_file == "model.pt"
+    assert declared.flavor == Flavor.GESUND and declared.model_file is not None
+    assert (gesund / declared.model_file).is_file()
     answer = load_predictor(gesund, detect(gesund)).predict(example)
 
     _assert_close(answer, expected(example))
