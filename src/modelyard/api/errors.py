@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from modelyard.errors import (
     Conflict,
@@ -148,13 +149,35 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, str(code), detail)
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(request, 500, str(ErrorCode.INTERNAL), "internal server error")
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def install_handlers(
+    app: FastAPI,
+    logger: logging.Logger,
+    registry_error: Handler,
+    validation_error: Handler,
+    http_error: Handler,
+    internal_error: Callable[[Request], Response],
+) -> None:
+    """The exception handlers of one API surface (the native API, each dialect), in its own
+    error shape: modelyard's errors, a request FastAPI could not parse, a route's 404/405, and
+    anything unexpected, which ``logger`` logs with its traceback and ``internal_error``
+    answers."""
+
+    async def unhandled(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return internal_error(request)
+
+    app.add_exception_handler(RegistryError, registry_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unhandled)
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RegistryError, _registry_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unhandled)
+    install_handlers(app, log, _registry_error, _validation_error, _http_error, _internal)
+
+
+def _internal(request: Request) -> Response:
+    return problem(request, 500, str(ErrorCode.INTERNAL), "internal server error")

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import modelyard
-from modelyard.api.errors import field_errors, status_for
+from modelyard.api.errors import field_errors, install_handlers, status_for
 from modelyard.errors import ErrorCode, FieldError, InvalidArgument, RegistryError
 
 PREFIX = "/api/v1.0"
@@ -47,10 +47,7 @@ def create_deepdev_app(parent: FastAPI) -> FastAPI:
     )
     app.state = parent.state
     app.include_router(router)
-    app.add_exception_handler(RegistryError, _registry_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unhandled)
+    install_handlers(app, log, _registry_error, _validation_error, _http_error, _internal)
     return app
 
 
@@ -126,6 +123,5 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error(exc.status_code, str(ErrorCode.INVALID_ARGUMENT), str(exc.detail))
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+def _internal(request: Request) -> JSONResponse:
     return error(500, str(ErrorCode.INTERNAL), "internal server error")

@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelyard.api.errors import field_errors
+from modelyard.api.errors import field_errors, install_handlers
 from modelyard.errors import (
     AlreadyExists,
     Conflict,
@@ -104,13 +104,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error(exc.status_code, "InvalidParameter", str(exc.detail))
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error(500, "InternalServerError", "internal server error")
-
-
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RegistryError, _registry_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unhandled)
+    install_handlers(app, log, _registry_error, _validation_error, _http_error, _internal)
+
+
+def _internal(request: Request) -> JSONResponse:
+    return error(500, "InternalServerError", "internal server error")
