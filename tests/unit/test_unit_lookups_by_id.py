@@ -58,3 +58,28 @@ def test_a_token_must_belong_to_the_user_it_is_given_with(registry: Any) -> None
     assert service.authenticate(token).name == "carol"
     with pytest.raises(Unauthenticated):
         service.authenticate(token, user="dan")  # remembered token, another name
+
+
+@pytest.mark.parametrize("backend", ["registry", "pg_registry"])
+def test_a_created_model_is_what_reading_it_back_gives(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """create_model answers without reading the model back when it has no teams: what it
+    answers must be exactly what the database then holds."""
+    registry = request.getfixturevalue(backend)
+    service = registry.service
+    alice = registry.user("alice")
+    for fields in (
+        {"name": "plain"},
+        {
+            "name": "full",
+            "task": "classification",
+            "description": "d",
+            "metadata": {"a": 1, "b": {"c": [1, 2]}, "dropped": None},
+            "model_card": "# card",
+            "access": "public",
+            "protected_tags": ["production"],
+        },
+    ):
+        created = service.create_model(alice, namespace="team", **fields)
+        assert created == service.get_model(alice, "team", fields["name"])

@@ -366,8 +366,9 @@ class RegistryService(Directory):
         )
         note(access=str(level))
         created = self.store.create_model(model, owner_id=owner_user.id)
-        if team_ids:  # a new model has none to replace
-            self.store.set_model_teams(created.id, team_ids)
+        if not team_ids:
+            return created  # as stored: nothing to read back
+        self.store.set_model_teams(created.id, team_ids)  # a new model has none to replace
         return self._model_by_id(created)
 
     def _model_by_id(self, model: Model) -> Model:
