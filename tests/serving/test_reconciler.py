@@ -36,7 +36,7 @@ class _Pool:
         return [] if self.stopped else [1]
 
     async def bring_up(self, timeout: float) -> None:
-        pass
+        """Up at once: there is no process behind this pool."""
 
     async def stop(self) -> None:
         self.stopped = True
@@ -49,16 +49,16 @@ class _Backend:
     kind = ServingBackend.LOCAL
 
     async def start(self) -> None:
-        pass
+        """Nothing to start: the pools are in memory."""
 
     async def stop(self) -> None:
-        pass
+        """Nothing to stop."""
 
     def pool(self, deployment: Deployment, prepared: Prepared, **_: Any) -> _Pool:
         return _Pool(deployment, prepared)
 
     async def reconcile(self, wanted: dict[str, Deployment]) -> None:
-        pass
+        """Nothing runs outside the pools."""
 
 
 class _SlowStore:

@@ -35,9 +35,9 @@ import sys
 import threading
 import time
 import traceback
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import IO, Any, NoReturn
 
 from modelyard.domain.runtime import RuntimeSpec
@@ -167,37 +167,18 @@ class _Request:
     channel: _Channel
 
 
-class _Inbox:
-    """Predict requests, handed from the event loop to the predict thread."""
-
-    def __init__(self) -> None:
-        self._items: deque[_Request] = deque()
-        self._arrived = threading.Condition()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def put(self, request: _Request) -> None:
-        with self._arrived:
-            self._items.append(request)
-            self._arrived.notify()
-
-    def take(self, max_size: int, max_wait: float) -> list[_Request]:
-        """The next request, with up to ``max_size - 1`` more: those queued now, and those that
-        arrive within ``max_wait`` s (waited for only while too few are queued)."""
-        with self._arrived:
-            while not self._items:
-                self._arrived.wait()
-            batch = [self._items.popleft()]
-            deadline = time.monotonic() + max_wait
-            while len(batch) < max_size:
-                if self._items:
-                    batch.append(self._items.popleft())
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._arrived.wait(left):
-                    break
-            return batch
+def _take_batch(inbox: SimpleQueue[_Request], max_size: int, max_wait: float) -> list[_Request]:
+    """The next request, with up to ``max_size - 1`` more: those queued now, and those that
+    arrive within ``max_wait`` s (waited for only while too few are queued)."""
+    batch = [inbox.get()]
+    deadline = time.monotonic() + max_wait
+    while len(batch) < max_size:
+        left = deadline - time.monotonic()
+        try:  # what is queued comes at once; past the deadline, only that
+            batch.append(inbox.get(timeout=left) if left > 0 else inbox.get_nowait())
+        except Empty:
+            break
+    return batch
 
 
 class _Server:
@@ -215,7 +196,7 @@ class _Server:
         self.bundle = bundle
         self.max_batch_size = max(1, max_batch_size)
         self.max_wait = max(0.0, max_wait)
-        self.inbox = _Inbox()
+        self.inbox: SimpleQueue[_Request] = SimpleQueue()
         self.busy_since: float | None = None
         self.held = 0  # predict requests taken and not answered yet
         self.batches = 0  # calls of the model
@@ -264,13 +245,13 @@ class _Server:
             "pid": os.getpid(),
             "batches": self.batches,
             "requests": self.requests,
-            "queued": len(self.inbox),
+            "queued": self.inbox.qsize(),
         }
 
     def run(self, loop: asyncio.AbstractEventLoop) -> None:
         """The predict thread: take batches and answer them, one after another, forever."""
         while True:
-            batch = self.inbox.take(self.max_batch_size, self.max_wait)
+            batch = _take_batch(self.inbox, self.max_batch_size, self.max_wait)
             self.busy_since = time.monotonic()
             try:
                 frames = self.answer(batch)
